@@ -1,0 +1,1 @@
+"""EdgeTier: the `edgetier` command and the generated gRPC contracts (`edgetier.v1`)."""

@@ -1,0 +1,3 @@
+from edgetier.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""Load a YAML data file into typed dataclasses, with errors that name the file, field and line.
+
+Catalogs and scenarios are edited by hand; a typo must produce "models.yaml:41: llm.qwen2-0.5b.
+layers: Input should be a valid integer", not a traceback. pydantic validates the plain
+dataclasses of the core (it knows their field types), and the YAML node tree gives the line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+
+class DataFileError(ValueError):
+    """A data file is missing, is not valid YAML, or does not match its schema."""
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the deepest YAML node on the error's path (pydantic's `loc`)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def parse_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """Read a YAML file; returns its data and its node tree (for line numbers)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        return yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise DataFileError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def validate(path: Path, data: Any, node: yaml.Node | None, schema: Any) -> Any:
+    """Validate `data` against `schema` (a type pydantic understands); errors name file and line."""
+    try:
+        return pydantic.TypeAdapter(schema).validate_python(data)
+    except pydantic.ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            field = ".".join(str(part) for part in err["loc"]) or "(top level)"
+            line = _line_of(node, err["loc"])
+            where = f"{path}:{line}" if line else str(path)
+            messages.append(f"{where}: {field}: {err['msg']}")
+        raise DataFileError("\n".join(messages)) from None
+
+
+def load(path: Path, schema: Any) -> Any:
+    """Parse and validate one YAML file."""
+    data, node = parse_yaml(path)
+    return validate(path, data, node, schema)
