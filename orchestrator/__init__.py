@@ -1,0 +1,1 @@
+"""The cloud orchestrator: registry, liveness, routing policies, escalation, metrics."""
