@@ -8,6 +8,7 @@ parameters at its native resolution), as its authors publish it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,7 +51,7 @@ class LLM:
     def dim_per_head(self) -> int:
         return self.head_dim or self.hidden // self.heads
 
-    @property
+    @functools.cached_property
     def layer_params(self) -> int:
         """Weights of one transformer block: attention projections, gated MLP, two norms."""
         q_dim = self.heads * self.dim_per_head
@@ -60,14 +61,14 @@ class LLM:
             attention += q_dim + 2 * kv_dim
         return attention + 3 * self.hidden * self.intermediate + 2 * self.hidden
 
-    @property
+    @functools.cached_property
     def params(self) -> int:
         """All parameters: blocks, input embedding, output head (unless tied), final norm."""
         embedding = self.vocab * self.hidden
         head = 0 if self.tied_embeddings else embedding
         return self.layers * self.layer_params + embedding + head + self.hidden
 
-    @property
+    @functools.cached_property
     def params_read_per_token(self) -> int:
         """Weights read to decode one token: every block and the output head. The input
         embedding is a table lookup of one row, except that a tied head reads it whole."""

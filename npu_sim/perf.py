@@ -56,7 +56,18 @@ class Phase:
         return self.seconds * self.watts
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One request (or a batch of identical ones) alone on a chip: when its first token comes,
+    when it ends, what it costs, and the decode step time (0 for vision)."""
+
+    ttft_s: float
+    latency_s: float
+    energy_j: float
+    step_s: float
+
+
+@dataclass(frozen=True, eq=False)
 class Costs:
     """Phase times and powers of one model at one precision on one chip."""
 
@@ -111,6 +122,25 @@ class Costs:
         compute_s = flops / (self.peak_ops_per_s * self.factors.prefill.efficiency)
         seconds = max(memory_s, compute_s) + self.factors.decode.overhead
         return Phase(seconds, self._power(seconds, flops, bytes_read))
+
+    @functools.lru_cache(maxsize=16384)  # noqa: B019 (Costs live as long as their Predictor)
+    def serve(self, prompt_tokens: int, output_tokens: int, batch: int = 1) -> Service:
+        """`batch` identical requests served together from an idle chip: prefill, then
+        output_tokens - 1 decode steps (prefill yields the first token), each step taken at
+        the mid-generation context (exact while decoding is memory-bound). The same
+        approximation as the node engine's decode epochs, so the two agree."""
+        if isinstance(self.model, VisionModel):
+            phase = self.vision(batch)
+            return Service(phase.seconds, phase.seconds, phase.joules, 0.0)
+        prefill = self.prefill(prompt_tokens, batch)
+        steps = output_tokens - 1
+        step = self.decode_step(batch, batch * (prompt_tokens + output_tokens / 2))
+        return Service(
+            prefill.seconds,
+            prefill.seconds + steps * step.seconds,
+            prefill.joules + steps * step.joules,
+            step.seconds,
+        )
 
     def vision(self, images: int = 1) -> Phase:
         """Run `images` images through a vision model: as one batch (one overhead) on hardware

@@ -118,19 +118,15 @@ class Predictor:
         llm_keys = {"prompt_tokens": prompt_tokens, "output_tokens": output_tokens}
         if not need.fits:
             return Prediction(**common, **llm_keys, latency_s=None, power_w=None, energy_j=None)
-        prefill = costs.prefill(prompt_tokens, together)
-        steps = output_tokens - 1  # prefill yields the first token
-        mid_context = together * (prompt_tokens + output_tokens / 2)
-        step = costs.decode_step(together, mid_context)
-        one_round = prefill.seconds + steps * step.seconds
+        service = costs.serve(prompt_tokens, output_tokens, together)
         rounds = batch // together
-        energy = rounds * (prefill.joules + steps * step.joules)
-        latency = rounds * one_round
+        energy = rounds * service.energy_j
+        latency = rounds * service.latency_s
         return Prediction(
             **common,
             **llm_keys,
-            ttft_s=prefill.seconds,
-            decode_tokens_per_s=together / step.seconds,
+            ttft_s=service.ttft_s,
+            decode_tokens_per_s=together / service.step_s,
             latency_s=latency,
             power_w=energy / latency,
             energy_j=energy,
