@@ -12,6 +12,7 @@ from typing import Any
 
 BENCHMARKS: dict[str, str] = {
     "energy": "bench.energy",
+    "overhead": "bench.overhead",
 }
 
 

@@ -10,7 +10,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from edgetier import bench_cli, demo_cli, npu_cli
+from edgetier import (
+    agent_cli,
+    bench_cli,
+    dashboards_cli,
+    demo_cli,
+    npu_cli,
+    orchestrator_cli,
+    up_cli,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cloud-edge-device AI inference: orchestrator, simulated NPUs, fleetsim.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo_cli, npu_cli, bench_cli):
+    for module in (
+        demo_cli,
+        up_cli,
+        npu_cli,
+        orchestrator_cli,
+        bench_cli,
+            dashboards_cli,
+        agent_cli,
+    ):
         module.register(commands)
     return parser
 

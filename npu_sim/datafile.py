@@ -7,6 +7,7 @@ dataclasses of the core (it knows their field types), and the YAML node tree giv
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +47,26 @@ def parse_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise DataFileError(f"{path}: not valid YAML: {exc}") from exc
 
 
+def errors_at(
+    path: Path, node: yaml.Node | None, problems: Iterable[tuple[tuple[int | str, ...], str]]
+) -> DataFileError:
+    """One error listing `problems` (pydantic-style location, message), each with its file and
+    line: checks that span fields (a name defined elsewhere in the file) read like schema errors."""
+    messages = []
+    for loc, message in problems:
+        field = ".".join(str(part) for part in loc) or "(top level)"
+        line = _line_of(node, loc)
+        where = f"{path}:{line}" if line else str(path)
+        messages.append(f"{where}: {field}: {message}")
+    return DataFileError("\n".join(messages))
+
+
 def validate(path: Path, data: Any, node: yaml.Node | None, schema: Any) -> Any:
     """Validate `data` against `schema` (a type pydantic understands); errors name file and line."""
     try:
         return pydantic.TypeAdapter(schema).validate_python(data)
     except pydantic.ValidationError as exc:
-        messages = []
-        for err in exc.errors():
-            field = ".".join(str(part) for part in err["loc"]) or "(top level)"
-            line = _line_of(node, err["loc"])
-            where = f"{path}:{line}" if line else str(path)
-            messages.append(f"{where}: {field}: {err['msg']}")
-        raise DataFileError("\n".join(messages)) from None
+        raise errors_at(path, node, [(err["loc"], err["msg"]) for err in exc.errors()]) from None
 
 
 def load(path: Path, schema: Any) -> Any:

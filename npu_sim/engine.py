@@ -27,7 +27,6 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-from npu_sim.memory import memory_need
 from npu_sim.models import LLM
 from npu_sim.perf import Costs
 from npu_sim.predictor import Predictor
@@ -185,7 +184,7 @@ class NodeEngine:
                 "bad_request",
                 f"{context} tokens exceed {model.id}'s context of {model.max_context}",
             )
-        need = memory_need(self.hardware, model, costs.precision, context)
+        need = costs.memory(context)
         if not need.fits:
             return Rejection("does_not_fit", f"{model.id} on {self.hardware.id}: {need.explain()}")
         return None

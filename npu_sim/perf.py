@@ -22,6 +22,7 @@ import pydantic
 from pydantic import NonNegativeFloat
 
 from npu_sim.hardware import Hardware, Precision
+from npu_sim.memory import MemoryNeed, memory_need
 from npu_sim.models import LLM, Model, VisionModel
 from npu_sim.power import power_w
 
@@ -88,6 +89,11 @@ class Costs:
     def bandwidth(self) -> float:
         return self.hardware.bandwidth_bytes_per_s
 
+    @functools.lru_cache(maxsize=16384)  # noqa: B019 (engines check every request)
+    def memory(self, context_tokens: int) -> MemoryNeed:
+        """Memory one request of `context_tokens` tokens (prompt + output) needs here."""
+        return memory_need(self.hardware, self.model, self.precision, context_tokens)
+
     def _power(self, seconds: float, flops: float, bytes_read: float) -> float:
         return power_w(
             self.hardware,
@@ -100,6 +106,7 @@ class Costs:
             raise TypeError(f"{self.model.id} is a vision model, not an LLM")
         return self.model
 
+    @functools.lru_cache(maxsize=16384)  # noqa: B019 (engines ask on every request)
     def prefill(self, prompt_tokens: int, requests: int = 1) -> Phase:
         """Process `requests` prompts of `prompt_tokens` tokens together; yields their first
         tokens. Several prompts at once only on hardware that batches."""
@@ -109,6 +116,7 @@ class Costs:
         seconds = flops / (self.peak_ops_per_s * factor.efficiency) + factor.overhead
         return Phase(seconds, self._power(seconds, flops, llm.weight_bytes(self.precision)))
 
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 (engines ask on every decode epoch)
     def decode_step(self, batch: int, context_tokens: float) -> Phase:
         """One decode step that generates a token for each of `batch` requests, which hold
         `context_tokens` tokens of KV cache between them."""
@@ -142,6 +150,7 @@ class Costs:
             step.seconds,
         )
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 (engines ask on every image)
     def vision(self, images: int = 1) -> Phase:
         """Run `images` images through a vision model: as one batch (one overhead) on hardware
         that batches, one after another elsewhere."""

@@ -213,6 +213,22 @@ def least_loaded_of_two(nodes: Sequence[NodeState], rng: random.Random) -> NodeS
         return None
     if len(nodes) == 1:
         return nodes[0]
-    first, second = rng.sample(range(len(nodes)), 2)
+    first, second = two_of(rng, len(nodes))
     a, b = nodes[first], nodes[second]
     return b if b.load < a.load else a
+
+
+def two_of(rng: random.Random, n: int) -> tuple[int, int]:
+    """Two distinct indices below `n` (>= 2): exactly what `rng.sample(range(n), 2)` returns,
+    from the same random draws (CPython's two branches: a pool for small n, rejection above),
+    without sample()'s generic checks, which cost more than the draws on this path (every
+    routing decision; fleetsim makes millions)."""
+    randbelow = rng._randbelow  # type: ignore[attr-defined]
+    first = randbelow(n)
+    if n <= 21:
+        second = randbelow(n - 1)
+        return first, (n - 1 if second == first else second)
+    second = randbelow(n)
+    while second == first:
+        second = randbelow(n)
+    return first, second

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65\x64getier/v1/common.proto\x12\x0b\x65\x64getier.v1\"<\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tprecision\x18\x02 \x01(\t\x12\x10\n\x08resident\x18\x03 \x01(\x08\"\x87\x02\n\x08NodeInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x61gent\x18\x02 \x01(\t\x12\x1f\n\x04tier\x18\x03 \x01(\x0e\x32\x11.edgetier.v1.Tier\x12\x10\n\x08hardware\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x13\n\x0bqueue_depth\x18\x06 \x01(\r\x12\x16\n\x0equeue_capacity\x18\x07 \x01(\r\x12\x11\n\tin_flight\x18\x08 \x01(\r\x12&\n\x06models\x18\t \x03(\x0b\x32\x16.edgetier.v1.ModelInfo\x12\x0f\n\x07power_w\x18\n \x01(\x01\x12\x10\n\x08\x65nergy_j\x18\x0b \x01(\x01\x12\x13\n\x0butilisation\x18\x0c \x01(\x01*L\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x0f\n\x0bTIER_DEVICE\x10\x01\x12\r\n\tTIER_EDGE\x10\x02\x12\x0e\n\nTIER_CLOUD\x10\x03*d\n\x04Task\x12\x14\n\x10TASK_UNSPECIFIED\x10\x00\x12\x18\n\x14TASK_TEXT_GENERATION\x10\x01\x12\x12\n\x0eTASK_DETECTION\x10\x02\x12\x18\n\x14TASK_IMAGE_EMBEDDING\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65\x64getier/v1/common.proto\x12\x0b\x65\x64getier.v1\"<\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tprecision\x18\x02 \x01(\t\x12\x10\n\x08resident\x18\x03 \x01(\x08\"\x9a\x02\n\x08NodeInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x61gent\x18\x02 \x01(\t\x12\x1f\n\x04tier\x18\x03 \x01(\x0e\x32\x11.edgetier.v1.Tier\x12\x10\n\x08hardware\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x13\n\x0bqueue_depth\x18\x06 \x01(\r\x12\x16\n\x0equeue_capacity\x18\x07 \x01(\r\x12\x11\n\tin_flight\x18\x08 \x01(\r\x12&\n\x06models\x18\t \x03(\x0b\x32\x16.edgetier.v1.ModelInfo\x12\x0f\n\x07power_w\x18\n \x01(\x01\x12\x10\n\x08\x65nergy_j\x18\x0b \x01(\x01\x12\x13\n\x0butilisation\x18\x0c \x01(\x01\x12\x11\n\tmax_batch\x18\r \x01(\r*L\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x0f\n\x0bTIER_DEVICE\x10\x01\x12\r\n\tTIER_EDGE\x10\x02\x12\x0e\n\nTIER_CLOUD\x10\x03*d\n\x04Task\x12\x14\n\x10TASK_UNSPECIFIED\x10\x00\x12\x18\n\x14TASK_TEXT_GENERATION\x10\x01\x12\x12\n\x0eTASK_DETECTION\x10\x02\x12\x18\n\x14TASK_IMAGE_EMBEDDING\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'edgetier.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TIER']._serialized_start=369
-  _globals['_TIER']._serialized_end=445
-  _globals['_TASK']._serialized_start=447
-  _globals['_TASK']._serialized_end=547
+  _globals['_TIER']._serialized_start=388
+  _globals['_TIER']._serialized_end=464
+  _globals['_TASK']._serialized_start=466
+  _globals['_TASK']._serialized_end=566
   _globals['_MODELINFO']._serialized_start=41
   _globals['_MODELINFO']._serialized_end=101
   _globals['_NODEINFO']._serialized_start=104
-  _globals['_NODEINFO']._serialized_end=367
+  _globals['_NODEINFO']._serialized_end=386
 # @@protoc_insertion_point(module_scope)

@@ -40,7 +40,7 @@ class ModelInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., precision: _Optional[str] = ..., resident: _Optional[bool] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("id", "agent", "tier", "hardware", "state", "queue_depth", "queue_capacity", "in_flight", "models", "power_w", "energy_j", "utilisation")
+    __slots__ = ("id", "agent", "tier", "hardware", "state", "queue_depth", "queue_capacity", "in_flight", "models", "power_w", "energy_j", "utilisation", "max_batch")
     ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class NodeInfo(_message.Message):
     POWER_W_FIELD_NUMBER: _ClassVar[int]
     ENERGY_J_FIELD_NUMBER: _ClassVar[int]
     UTILISATION_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     id: str
     agent: str
     tier: Tier
@@ -65,4 +66,5 @@ class NodeInfo(_message.Message):
     power_w: float
     energy_j: float
     utilisation: float
-    def __init__(self, id: _Optional[str] = ..., agent: _Optional[str] = ..., tier: _Optional[_Union[Tier, str]] = ..., hardware: _Optional[str] = ..., state: _Optional[str] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., in_flight: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., power_w: _Optional[float] = ..., energy_j: _Optional[float] = ..., utilisation: _Optional[float] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, id: _Optional[str] = ..., agent: _Optional[str] = ..., tier: _Optional[_Union[Tier, str]] = ..., hardware: _Optional[str] = ..., state: _Optional[str] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., in_flight: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., power_w: _Optional[float] = ..., energy_j: _Optional[float] = ..., utilisation: _Optional[float] = ..., max_batch: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,82 @@
+"""The stack a launcher starts (`edgetier up --config FILE`): an orchestrator and its agents.
+
+Validated on load into plain dataclasses; errors name the file, field and line
+(npu_sim.datafile), and every hardware, model and precision id is checked against the catalog
+before any process starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pydantic
+from pydantic import NonNegativeFloat, PositiveInt
+
+from npu_sim import datafile
+from npu_sim.catalog import UnknownNameError, default_catalog
+from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
+from orchestrator.policy import DEFAULT_POLICY, POLICIES
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "local.yaml"
+Port = Annotated[int, pydantic.Field(ge=0, le=65535)]
+Name = Annotated[str, pydantic.Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+
+
+@dataclass(frozen=True)
+class OrchestratorConfig:
+    port: Port = 50051
+    metrics_port: Port = 0
+    policy: str = DEFAULT_POLICY
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(
+                f"unknown policy {self.policy!r}; valid: {', '.join(sorted(POLICIES))}"
+            )
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: Name
+    tier: Literal["device", "edge", "cloud"]
+    hardware: str
+    models: dict[str, str]
+    nodes: PositiveInt = 1
+    queue_capacity: PositiveInt = DEFAULT_QUEUE_CAPACITY
+    max_batch: PositiveInt = DEFAULT_MAX_BATCH
+
+    def __post_init__(self) -> None:
+        catalog = default_catalog()
+        try:
+            catalog.hardware(self.hardware)
+            for model, precision in self.models.items():
+                catalog.model(model)
+                catalog.precision(precision)
+        except UnknownNameError as exc:
+            raise ValueError(str(exc)) from None
+        if not self.models:
+            raise ValueError("models: at least one model is required")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    agents: list[AgentConfig]
+    orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
+    time_scale: NonNegativeFloat = 1.0
+    host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        names = [agent.name for agent in self.agents]
+        if len(set(names)) != len(names):
+            raise ValueError(f"agents: names must be unique, got {names}")
+
+    @property
+    def node_count(self) -> int:
+        return sum(agent.nodes for agent in self.agents)
+
+
+def load_config(path: Path = DEFAULT_CONFIG) -> StackConfig:
+    """Load and validate a stack file; raises npu_sim.datafile.DataFileError."""
+    return datafile.load(path, StackConfig)

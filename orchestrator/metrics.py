@@ -1,0 +1,82 @@
+"""The orchestrator's Prometheus metrics, declared once (names are a contract with dashboards).
+
+Latency and TTFT are the modelled end-to-end seconds a request took (network included), so
+they mean the same at any --time-scale. Labels are bounded: tiers, catalog model ids, outcomes,
+escalation reasons, node ids.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from orchestrator.escalation import Outcome
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250)
+NO_TIER = "none"
+
+
+class OrchestratorMetrics:
+    """Metric objects on an injectable registry (tests run several orchestrators in one process)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        labels = ["tier", "model", "outcome"]
+        self.duration = Histogram(
+            "edgetier_request_duration_seconds",
+            "End-to-end modelled latency of requests, network included.",
+            labels,
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.ttft = Histogram(
+            "edgetier_ttft_seconds",
+            "End-to-end modelled time to first token (for vision models: to the answer).",
+            labels,
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.requests = Counter(
+            "edgetier_requests", "Requests by final outcome.", labels, registry=self.registry
+        )
+        self.escalations = Counter(
+            "edgetier_escalations",
+            "Moves of a request from one tier to the next, by reason.",
+            ["from_tier", "to_tier", "reason"],
+            registry=self.registry,
+        )
+        self.energy = Counter(
+            "edgetier_request_energy_joules",
+            "Energy attributed to served requests: compute on every node tried plus network.",
+            ["tier", "model"],
+            registry=self.registry,
+        )
+        self.slo = Counter(
+            "edgetier_slo_requests",
+            "Requests that had a latency SLO, by whether they met it.",
+            ["tier", "model", "met"],
+            registry=self.registry,
+        )
+        self.node_up = Gauge(
+            "edgetier_node_up",
+            "1 if the node is up as the orchestrator sees it, else 0.",
+            ["tier", "node"],
+            registry=self.registry,
+        )
+
+    def record(self, outcome: Outcome, status: str) -> None:
+        """Count one final answer; `status` is "ok" or the error outcome (e.g. unavailable)."""
+        tier = outcome.tier or NO_TIER
+        labels = (tier, outcome.model, status)
+        self.requests.labels(*labels).inc()
+        self.duration.labels(*labels).observe(outcome.latency_s)
+        self.ttft.labels(*labels).observe(outcome.ttft_s)
+        for step in outcome.escalations:
+            self.escalations.labels(step.from_tier, step.to_tier or NO_TIER, step.reason).inc()
+        if outcome.served:
+            self.energy.labels(tier, outcome.model).inc(outcome.energy_j)
+        if outcome.slo_met is not None:
+            self.slo.labels(tier, outcome.model, "true" if outcome.slo_met else "false").inc()
+
+    def rejected(self, model: str, status: str) -> None:
+        """Count a request refused before routing (bad input, unknown model)."""
+        self.requests.labels(NO_TIER, model, status).inc()

@@ -1,0 +1,159 @@
+"""The live router: ask the policy for a plan, forward each step over gRPC, escalate on refusal.
+
+Every accepted request ends in exactly one `Outcome`. Routing runs as its own task, so a client
+that disconnects does not abandon a request half-way; a retry with the same request id (while
+in flight or after) gets that same outcome instead of a second execution. Calls to agents carry
+the remaining deadline; modelled network time becomes a real wait scaled by `time_scale`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from edgetier.v1 import agent_pb2
+from orchestrator.cluster import Cluster, Request
+from orchestrator.escalation import Escalator, NodeResult, Outcome
+from orchestrator.metrics import OrchestratorMetrics
+from orchestrator.policy import POLICIES, Policy, make_policy
+from orchestrator.policy.base import Step
+from orchestrator.registry import Agent, Registry
+
+#: What a refusal from an agent means for the escalation path.
+REFUSALS = {
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "queue_full",
+    grpc.StatusCode.FAILED_PRECONDITION: "does_not_fit",
+    grpc.StatusCode.NOT_FOUND: "not_served",
+    grpc.StatusCode.UNAVAILABLE: "unavailable",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "timeout",
+    grpc.StatusCode.CANCELLED: "unavailable",
+}
+REMEMBERED_OUTCOMES = 10_000
+
+TokenSink = Callable[[int, float], Awaitable[None]]
+
+
+class Router:
+    def __init__(
+        self,
+        cluster: Cluster,
+        registry: Registry,
+        metrics: OrchestratorMetrics,
+        seed: int = 0,
+        time_scale: float = 1.0,
+    ) -> None:
+        self.cluster = cluster
+        self.registry = registry
+        self.metrics = metrics
+        self.time_scale = time_scale
+        self.policies: dict[str, Policy] = {name: make_policy(name, seed=seed) for name in POLICIES}
+        self._running: dict[str, asyncio.Task[Outcome]] = {}
+        self._finished: OrderedDict[str, Outcome] = OrderedDict()
+
+    async def route(
+        self, request: Request, policy: str, timeout_s: float, tokens: TokenSink | None = None
+    ) -> Outcome:
+        """The one outcome of `request` (shared with any duplicate of its id)."""
+        done = self._finished.get(request.id)
+        if done is not None:
+            return done
+        task = self._running.get(request.id)
+        if task is None:
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            task = asyncio.create_task(
+                self._route(request, self.policies[policy], deadline, tokens)
+            )
+            self._running[request.id] = task
+            task.add_done_callback(lambda t, rid=request.id: self._remember(rid, t))
+        return await asyncio.shield(task)
+
+    def _remember(self, request_id: str, task: asyncio.Task[Outcome]) -> None:
+        self._running.pop(request_id, None)
+        if not task.cancelled() and task.exception() is None:
+            self._finished[request_id] = task.result()
+            while len(self._finished) > REMEMBERED_OUTCOMES:
+                self._finished.popitem(last=False)
+
+    async def _route(
+        self, request: Request, policy: Policy, deadline: float, tokens: TokenSink | None
+    ) -> Outcome:
+        loop = asyncio.get_running_loop()
+        plan = policy.decide(request, self.cluster)
+        models = {step.model: self.cluster.model(step.model) for step in plan}
+        walk = Escalator(request, plan, self.cluster.network, models)
+        sent = [0]  # tokens already streamed: a retry elsewhere resumes after them
+        while (step := walk.next_step()) is not None:
+            node = self.cluster.node(step.node or "")
+            agent = self.registry.agent_of(step.node or "")
+            if node is None or not node.up or agent is None:
+                walk.refused("unavailable")
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                walk.refused("timeout")
+                continue
+            transfer = self.cluster.network.transfer(
+                step.tier, models[step.model], request.prompt_tokens, request.output_tokens
+            )
+            if self.time_scale > 0 and transfer.seconds > 0:
+                await asyncio.sleep(min(transfer.seconds * self.time_scale, remaining))
+            node.in_flight += 1
+            try:
+                stream = tokens if step.min_confidence is None else None
+                offset = walk.elapsed_s + transfer.seconds
+                reply = await self._run(
+                    agent, request, step, deadline - loop.time(), stream, offset, sent
+                )
+            except grpc.aio.AioRpcError as error:
+                if error.code() == grpc.StatusCode.UNAVAILABLE:
+                    self.registry.connection_failed(node.id)
+                walk.refused(REFUSALS.get(error.code(), "error"))
+                continue
+            finally:
+                node.in_flight = max(0, node.in_flight - 1)
+            result = NodeResult(reply.ttft_s, reply.latency_s, reply.energy_j, reply.output_tokens)
+            confidence = (
+                policy.confidence(request, step.model) if step.min_confidence is not None else 1.0
+            )
+            if walk.answered(result, confidence):
+                break
+        outcome = walk.outcome
+        self.metrics.record(outcome, "ok" if outcome.served else "unavailable")
+        return outcome
+
+    async def _run(
+        self,
+        agent: Agent,
+        request: Request,
+        step: Step,
+        timeout_s: float,
+        tokens: TokenSink | None,
+        offset_s: float,
+        sent: list[int],
+    ) -> agent_pb2.RunReply:
+        """One call to an agent (streaming when a token sink is given)."""
+        run = agent_pb2.RunRequest(
+            node=step.node,
+            request_id=f"{request.id}:{step.model}",  # a cascade's two models are two runs
+            model=step.model,
+            prompt_tokens=request.prompt_tokens,
+            output_tokens=request.output_tokens,
+        )
+        if tokens is None:
+            return await agent.stub.Run(run, timeout=max(timeout_s, 0.001))
+        call = agent.stub.RunStream(run, timeout=max(timeout_s, 0.001))
+        async for message in call:
+            if message.HasField("summary"):
+                return message.summary
+            if message.token.index >= sent[0]:
+                await tokens(message.token.index, offset_s + message.token.time_s)
+                sent[0] = message.token.index + 1
+        raise grpc.aio.AioRpcError(  # the agent closed the stream without a summary
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.aio.Metadata(),
+            grpc.aio.Metadata(),
+            details="stream ended without a summary",
+        )

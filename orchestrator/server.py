@@ -1,0 +1,149 @@
+"""Assembling and running the orchestrator: gRPC (with health and reflection), /metrics, and the
+liveness sweep. `serve(settings)` is what the CLI, the launchers and the tests call."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from edgetier.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from npu_sim.predictor import default_predictor
+from orchestrator.cluster import Cluster
+from orchestrator.metrics import OrchestratorMetrics
+from orchestrator.network import NetworkModel
+from orchestrator.policy import DEFAULT_POLICY
+from orchestrator.registry import Registry
+from orchestrator.router import Router
+from orchestrator.servicer import OrchestratorServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
+DEFAULT_AGENT_TOKEN = "edgetier-dev-token"
+MAX_MESSAGE_BYTES = 1 << 20
+
+
+@dataclass
+class OrchestratorSettings:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    metrics_port: int = 0
+    policy: str = DEFAULT_POLICY
+    seed: int = 0
+    time_scale: float = 1.0
+    agent_token: str = DEFAULT_AGENT_TOKEN
+    client_tokens: Sequence[str] = ()
+    heartbeat_interval_s: float = 1.0
+    heartbeat_timeout_s: float = 3.5
+    request_timeout_s: float = 300.0
+    sd_dir: Path | None = None
+    network: NetworkModel = field(default_factory=NetworkModel)
+
+
+class OrchestratorServer:
+    """A running orchestrator; `stop()` ends it gracefully."""
+
+    def __init__(self, settings: OrchestratorSettings) -> None:
+        self.settings = settings
+        predictor = default_predictor()
+        self.metrics = OrchestratorMetrics()
+        self.cluster = Cluster(predictor, settings.network)
+        self.registry = Registry(
+            self.cluster,
+            self.metrics,
+            time.monotonic,
+            settings.heartbeat_timeout_s,
+            settings.sd_dir,
+        )
+        self.router = Router(
+            self.cluster, self.registry, self.metrics, settings.seed, settings.time_scale
+        )
+        self.servicer = OrchestratorServicer(
+            predictor.catalog,
+            self.cluster,
+            self.registry,
+            self.router,
+            self.metrics,
+            settings.policy,
+            settings.agent_token,
+            settings.client_tokens,
+            settings.request_timeout_s,
+            settings.heartbeat_interval_s,
+        )
+        self.health = HealthServicer()
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        self.grpc_address = ""
+        self.metrics_url = ""
+        self._http = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(self.servicer, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (
+                SERVICE,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self.server,
+        )
+        port = self.server.add_insecure_port(f"{s.host}:{s.port}")
+        if port == 0:
+            raise OSError(f"cannot listen on {s.host}:{s.port}")
+        self.grpc_address = f"{s.host}:{port}"
+        self._http, _ = start_http_server(s.metrics_port, s.host, registry=self.metrics.registry)
+        metrics_port = self._http.server_port
+        self.metrics_url = f"http://{s.host}:{metrics_port}/metrics"
+        self.registry.orchestrator_metrics = f"{s.host}:{metrics_port}"
+        self.registry.write_targets()
+        await self.server.start()
+        for service in ("", SERVICE):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval_s / 2)
+            self.registry.sweep()
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop accepting, let in-flight calls finish within `grace_s`, release everything."""
+        self.servicer.accepting = False
+        await self.health.enter_graceful_shutdown()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.server.stop(grace_s)
+        await self.registry.close()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()
+
+
+async def serve(settings: OrchestratorSettings) -> OrchestratorServer:
+    server = OrchestratorServer(settings)
+    await server.start()
+    return server

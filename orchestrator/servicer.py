@@ -1,0 +1,218 @@
+"""The gRPC face of the orchestrator: protobuf in, core calls, protobuf out. No routing logic.
+
+Clients call Infer / InferStream / ListNodes (optionally with a bearer token); agents call
+Register / Heartbeat with the shared agent token. Errors are standard status codes with a
+message that names the field or the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+
+from edgetier.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+from npu_sim.catalog import Catalog
+from orchestrator.cluster import Cluster, NodeState, Request
+from orchestrator.escalation import Outcome
+from orchestrator.metrics import OrchestratorMetrics
+from orchestrator.registry import TIER_VALUES, RegistrationError, Registry
+from orchestrator.router import Router
+from orchestrator.validation import InvalidRequest, parse_infer
+
+
+class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
+    def __init__(
+        self,
+        catalog: Catalog,
+        cluster: Cluster,
+        registry: Registry,
+        router: Router,
+        metrics: OrchestratorMetrics,
+        default_policy: str,
+        agent_token: str,
+        client_tokens: Sequence[str],
+        request_timeout_s: float,
+        heartbeat_interval_s: float,
+    ) -> None:
+        self.catalog = catalog
+        self.cluster = cluster
+        self.registry = registry
+        self.router = router
+        self.metrics = metrics
+        self.default_policy = default_policy
+        self.agent_token = agent_token
+        self.client_tokens = tuple(client_tokens)
+        self.request_timeout_s = request_timeout_s
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.accepting = True
+
+    # -- clients ---------------------------------------------------------------------------
+
+    async def Infer(
+        self, request: orchestrator_pb2.InferRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.InferReply:
+        core, policy = await self._admit(request, context)
+        outcome = await self.router.route(core, policy, self._timeout(context))
+        if not outcome.served:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, outcome.reason)
+        return self._reply(outcome, core, policy)
+
+    async def InferStream(
+        self, request: orchestrator_pb2.InferRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[orchestrator_pb2.InferStreamMessage]:
+        core, policy = await self._admit(request, context)
+        tokens: asyncio.Queue[orchestrator_pb2.StreamToken] = asyncio.Queue()
+
+        async def sink(index: int, time_s: float) -> None:
+            tokens.put_nowait(orchestrator_pb2.StreamToken(index=index, time_s=time_s))
+
+        routing = asyncio.ensure_future(
+            self.router.route(core, policy, self._timeout(context), sink)
+        )
+        while not routing.done() or not tokens.empty():
+            if tokens.empty():
+                waiting = asyncio.ensure_future(tokens.get())
+                await asyncio.wait({waiting, routing}, return_when=asyncio.FIRST_COMPLETED)
+                if not waiting.done():
+                    waiting.cancel()
+                    continue
+                token = waiting.result()
+            else:
+                token = tokens.get_nowait()
+            yield orchestrator_pb2.InferStreamMessage(token=token)
+        outcome = routing.result()
+        if not outcome.served:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, outcome.reason)
+        yield orchestrator_pb2.InferStreamMessage(summary=self._reply(outcome, core, policy))
+
+    async def ListNodes(
+        self, request: orchestrator_pb2.ListNodesRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.ListNodesReply:
+        await self._authorize_client(context)
+        return orchestrator_pb2.ListNodesReply(nodes=[_node_info(n) for n in self.cluster.nodes()])
+
+    # -- agents ----------------------------------------------------------------------------
+
+    async def Register(
+        self, request: orchestrator_pb2.RegisterRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.RegisterReply:
+        await self._authorize_agent(context)
+        if not request.agent:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "agent: required")
+        if not request.address:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "address: required")
+        try:
+            await self.registry.register(
+                request.agent, request.address, request.metrics_url, list(request.nodes)
+            )
+        except RegistrationError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return orchestrator_pb2.RegisterReply(heartbeat_interval_s=self.heartbeat_interval_s)
+
+    async def Heartbeat(
+        self, request: orchestrator_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.HeartbeatReply:
+        await self._authorize_agent(context)
+        return orchestrator_pb2.HeartbeatReply(
+            known=self.registry.heartbeat(request.agent, list(request.nodes))
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _reply(
+        self, outcome: Outcome, request: Request, policy: str
+    ) -> orchestrator_pb2.InferReply:
+        node = self.cluster.node(outcome.node) if outcome.node else None
+        return orchestrator_pb2.InferReply(
+            request_id=outcome.request_id,
+            tier=TIER_VALUES[outcome.tier] if outcome.tier else common_pb2.TIER_UNSPECIFIED,
+            node=outcome.node or "",
+            agent=node.agent if node else "",
+            model=outcome.model,
+            escalations=[
+                orchestrator_pb2.Escalation(
+                    from_tier=TIER_VALUES[e.from_tier],
+                    to_tier=TIER_VALUES[e.to_tier] if e.to_tier else common_pb2.TIER_UNSPECIFIED,
+                    reason=e.reason,
+                    from_node=e.from_node,
+                )
+                for e in outcome.escalations
+            ],
+            ttft_s=outcome.ttft_s,
+            latency_s=outcome.latency_s,
+            energy_j=outcome.energy_j,
+            output_tokens=outcome.output_tokens,
+            prompt_tokens=request.prompt_tokens,
+            network_s=outcome.network_s,
+            network_energy_j=outcome.network_energy_j,
+            slo_met=bool(outcome.slo_met),
+            policy=policy,
+        )
+
+    async def _admit(
+        self, request: orchestrator_pb2.InferRequest, context: grpc.aio.ServicerContext
+    ) -> tuple[Request, str]:
+        await self._authorize_client(context)
+        if not self.accepting:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the orchestrator is shutting down")
+        try:
+            return parse_infer(request, self.catalog, self.cluster, self.default_policy)
+        except InvalidRequest as exc:
+            known = request.model in self.catalog.models_by_id
+            self.metrics.rejected(request.model if known else "unknown", "invalid")
+            await context.abort(exc.code, exc.message)
+            raise  # unreachable: abort raises
+
+    def _timeout(self, context: grpc.aio.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        return (
+            self.request_timeout_s if remaining is None else min(remaining, self.request_timeout_s)
+        )
+
+    async def _authorize_agent(self, context: grpc.aio.ServicerContext) -> None:
+        token = _bearer(context)
+        if token is None or not hmac.compare_digest(token, self.agent_token):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "authorization: wrong agent token")
+
+    async def _authorize_client(self, context: grpc.aio.ServicerContext) -> None:
+        if not self.client_tokens:
+            return
+        token = _bearer(context)
+        if token is None:
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, "authorization: a bearer token is required"
+            )
+        if not any(hmac.compare_digest(token, known) for known in self.client_tokens):
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, "authorization: token not allowed"
+            )
+
+
+def _bearer(context: grpc.aio.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+            return value[len("Bearer ") :]
+    return None
+
+
+def _node_info(node: NodeState) -> common_pb2.NodeInfo:
+    return common_pb2.NodeInfo(
+        id=node.id,
+        agent=node.agent,
+        tier=TIER_VALUES[node.tier],
+        hardware=node.hardware.id,
+        state="up" if node.up else "down",
+        queue_depth=node.queue_depth,
+        queue_capacity=node.queue_capacity,
+        in_flight=node.in_flight,
+        models=[
+            common_pb2.ModelInfo(id=m, precision=p, resident=m in node.resident)
+            for m, p in node.models.items()
+        ],
+        power_w=node.power_w,
+        energy_j=node.energy_j,
+        max_batch=node.max_batch,
+    )
