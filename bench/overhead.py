@@ -129,7 +129,11 @@ def _ray_serve_caller(
 
     # Replicas take no CPU reservation: on a 2-core machine four 1-CPU replicas would never
     # all be scheduled (they still use the cores, like the agents and the orchestrator do).
-    @serve.deployment(ray_actor_options={"num_cpus": 0})
+    # Async replicas take many requests at once: Serve's default of 5 ongoing requests makes
+    # the router reject and back off at concurrency 64, which no Ray user would leave as is.
+    options = {"ray_actor_options": {"num_cpus": 0}, "max_ongoing_requests": 256}
+
+    @serve.deployment(**options)
     class TierDeployment:
         def __init__(self, address: str) -> None:
             self.address = address
@@ -151,7 +155,7 @@ def _ray_serve_caller(
             )
             return {"latency_s": reply.latency_s, "energy_j": reply.energy_j}
 
-    @serve.deployment(ray_actor_options={"num_cpus": 0})
+    @serve.deployment(**options)
     class RouterDeployment:
         def __init__(self, device: Any, edge: Any, cloud: Any) -> None:
             self.tiers = {"device": device, "edge": edge, "cloud": cloud}

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         npu_cli,
         orchestrator_cli,
         bench_cli,
-            dashboards_cli,
+        dashboards_cli,
         agent_cli,
     ):
         module.register(commands)

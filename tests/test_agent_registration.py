@@ -1,6 +1,6 @@
-"""The agent's side of the orchestrator protocol, against a stand-in orchestrator (a real gRPC
-server on 127.0.0.1 that records what agents send). Agents run in-process via `serve()`, with
-short retry settings so that outages play out in a fraction of a second."""
+"""The agent's side of the orchestrator protocol, against the real orchestrator on 127.0.0.1.
+Both run in-process (`serve()`), with short heartbeat and retry settings so that outages and
+restarts play out in a fraction of a second."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import grpc
 import pytest
@@ -18,56 +18,24 @@ from device_agent.server import AgentServer, serve
 from edgetier.v1 import (
     agent_pb2,
     agent_pb2_grpc,
-    common_pb2,
-    orchestrator_pb2,
-    orchestrator_pb2_grpc,
 )
+from orchestrator.server import OrchestratorServer, OrchestratorSettings
+from orchestrator.server import serve as serve_orchestrator
 
 TOKEN = "test-token"
 
 
-@dataclass
-class FakeOrchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
-    """Records Register and Heartbeat calls; answers known=false when told to forget."""
-
-    token: str = TOKEN
-    interval_s: float = 0.05
-    registers: list[tuple[orchestrator_pb2.RegisterRequest, dict[str, str]]] = field(
-        default_factory=list
+async def start_orchestrator(token: str = TOKEN, port: int = 0) -> OrchestratorServer:
+    """The real orchestrator, in-process on loopback, with fast heartbeats."""
+    return await serve_orchestrator(
+        OrchestratorSettings(
+            port=port,
+            agent_token=token,
+            heartbeat_interval_s=0.05,
+            heartbeat_timeout_s=1.0,
+            time_scale=0.0,
+        )
     )
-    heartbeats: list[orchestrator_pb2.HeartbeatRequest] = field(default_factory=list)
-    rejected: int = 0
-    forget_next: bool = False
-
-    async def _check(self, context: grpc.aio.ServicerContext) -> dict[str, str]:
-        metadata = {k: v for k, v in context.invocation_metadata() or ()}
-        if metadata.get("authorization") != f"Bearer {self.token}":
-            self.rejected += 1
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "authorization: wrong token")
-        return metadata
-
-    async def Register(
-        self, request: orchestrator_pb2.RegisterRequest, context: grpc.aio.ServicerContext
-    ) -> orchestrator_pb2.RegisterReply:
-        metadata = await self._check(context)
-        self.registers.append((request, metadata))
-        return orchestrator_pb2.RegisterReply(heartbeat_interval_s=self.interval_s)
-
-    async def Heartbeat(
-        self, request: orchestrator_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext
-    ) -> orchestrator_pb2.HeartbeatReply:
-        await self._check(context)
-        self.heartbeats.append(request)
-        known, self.forget_next = not self.forget_next, False
-        return orchestrator_pb2.HeartbeatReply(known=known)
-
-
-async def start_fake(fake: FakeOrchestrator, port: int = 0) -> tuple[grpc.aio.Server, int]:
-    server = grpc.aio.server()
-    orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(fake, server)
-    bound = server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    return server, bound
 
 
 def settings(orchestrator: str, **overrides: object) -> AgentSettings:
@@ -111,36 +79,31 @@ def run_with_agent(
 @pytest.mark.timeout(60)
 def test_registers_with_token_and_addresses_then_heartbeats_and_reregisters() -> None:
     async def main() -> None:
-        fake = FakeOrchestrator()
-        server, port = await start_fake(fake)
-        agent = await serve(settings(f"127.0.0.1:{port}"))
+        orchestrator = await start_orchestrator()
+        port = int(orchestrator.grpc_address.rsplit(":", 1)[1])
+        agent = await serve(settings(orchestrator.grpc_address))
         try:
-            await until(lambda: len(fake.heartbeats) >= 3)
-            request, metadata = fake.registers[0]
-            assert metadata["authorization"] == f"Bearer {TOKEN}"
-            assert request.agent == "reg"
-            assert request.address == agent.grpc_address
-            assert request.metrics_url == agent.metrics_url
-            assert [n.id for n in request.nodes] == ["reg-0", "reg-1"]
-            node = request.nodes[0]
-            assert node.tier == common_pb2.TIER_DEVICE and node.hardware == "ax630c"
-            assert node.state == "up" and node.queue_capacity == 16 and node.max_batch == 1
-            assert {(m.id, m.precision) for m in node.models} == {
-                ("qwen2-0.5b", "w8a16"),
-                ("yolov8s", "w8a8"),
-            }
-            beat = fake.heartbeats[-1]
-            assert beat.agent == "reg" and [n.id for n in beat.nodes] == ["reg-0", "reg-1"]
-            assert beat.nodes[0].energy_j > 0  # live telemetry: idle energy grows
+            registry, cluster = orchestrator.registry, orchestrator.cluster
+            await until(lambda: "reg" in registry.agents)
+            record = registry.agents["reg"]
+            assert record.address == agent.grpc_address
+            assert record.metrics_url == agent.metrics_url
+            assert record.node_ids == ["reg-0", "reg-1"]
+            node = cluster.node("reg-0")
+            assert node is not None and node.tier == "device" and node.hardware.id == "ax630c"
+            assert node.queue_capacity == 16 and node.max_batch == 1
+            assert node.models == {"qwen2-0.5b": "w8a16", "yolov8s": "w8a8"}
+            # Heartbeats carry live telemetry: idle energy grows.
+            await until(lambda: node.energy_j > 0)
 
-            # The orchestrator restarted and forgot us: the agent registers again.
-            fake.forget_next = True
-            await until(lambda: len(fake.registers) >= 2)
-            await until(lambda: len(fake.heartbeats) >= 6)
-            assert len(fake.registers) == 2
+            # The orchestrator restarts and has forgotten the agent: it registers again.
+            await orchestrator.stop(grace_s=0)
+            orchestrator = await start_orchestrator(port=port)
+            await until(lambda: "reg" in orchestrator.registry.agents)
+            assert orchestrator.cluster.node("reg-1") is not None
         finally:
             await agent.stop(grace=0)
-            await server.stop(None)
+            await orchestrator.stop(grace_s=0)
 
     asyncio.run(main())
 
@@ -172,13 +135,12 @@ def test_an_unreachable_orchestrator_is_retried_and_logged_once(
         assert f"127.0.0.1:{port}" in warnings[0].getMessage()
         assert not registrar.registered
 
-        fake = FakeOrchestrator()
-        server, _ = await start_fake(fake, port)
+        orchestrator = await start_orchestrator(port=port)
         try:
-            await until(lambda: len(fake.registers) >= 1 and len(fake.heartbeats) >= 1)
-            assert any("reachable again" in r.getMessage() for r in caplog.records)
+            await until(lambda: "reg" in orchestrator.registry.agents)
+            await until(lambda: any("reachable again" in r.getMessage() for r in caplog.records))
         finally:
-            await server.stop(None)
+            await orchestrator.stop(grace_s=0)
 
     run_with_agent(settings(f"127.0.0.1:{port}"), body)
 
@@ -190,19 +152,19 @@ def test_a_wrong_token_is_logged_clearly_and_retried_slowly(
     caplog.set_level(logging.INFO, logger="device_agent")
 
     async def main() -> None:
-        fake = FakeOrchestrator(token="the-right-one")
-        server, port = await start_fake(fake)
-        agent = await serve(settings(f"127.0.0.1:{port}"))
+        orchestrator = await start_orchestrator(token="the-right-one")
+        agent = await serve(settings(orchestrator.grpc_address))
         try:
-            await until(lambda: fake.rejected >= 3)
+            await until(lambda: any("UNAUTHENTICATED" in r.getMessage() for r in caplog.records))
+            await asyncio.sleep(0.5)  # several retries at 0.1 s: still logged only once
             errors = [r for r in caplog.records if "UNAUTHENTICATED" in r.getMessage()]
             assert len(errors) == 1 and errors[0].levelno == logging.ERROR
             assert "--token" in errors[0].getMessage()
             assert TOKEN not in errors[0].getMessage()  # no secrets in logs
-            assert not fake.registers
+            assert not orchestrator.registry.agents
         finally:
             await agent.stop(grace=0)
-            await server.stop(None)
+            await orchestrator.stop(grace_s=0)
 
     asyncio.run(main())
 
