@@ -70,12 +70,20 @@ class Registrar:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="registrar")
 
     async def close(self) -> None:
-        """Stop heartbeating (the orchestrator marks the nodes down when heartbeats stop)."""
+        """Stop heartbeating. A registered agent first sends a farewell heartbeat (its nodes
+        report state "down" once the agent stops accepting), so the orchestrator routes around
+        them at once instead of after the heartbeat timeout; best effort, briefly."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._registered:
+            request = orchestrator_pb2.HeartbeatRequest(agent=self._agent, nodes=self._nodes())
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await self._stub.Heartbeat(
+                    request, metadata=self._metadata, timeout=min(1.0, self._rpc_timeout_s)
+                )
         await self._channel.close()
 
     async def _run(self) -> None:

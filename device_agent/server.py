@@ -29,7 +29,8 @@ from device_agent.config import MAX_RECEIVE_MESSAGE_BYTES, AgentSettings
 from device_agent.metrics import AgentMetrics, MetricsHTTPServer, loop_bound
 from device_agent.registration import Registrar
 from device_agent.servicer import DeviceAgentServicer
-from edgetier.v1 import agent_pb2, agent_pb2_grpc, common_pb2
+from edgetier.rpc import add_servicer
+from edgetier.v1 import agent_pb2, common_pb2
 from npu_sim.predictor import Predictor, default_predictor
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,9 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
             ("grpc.so_reuseport", 0),  # a taken --port is an error, not a shared port
         ]
     )
-    agent_pb2_grpc.add_DeviceAgentServicer_to_server(DeviceAgentServicer(agent), server)
+    add_servicer(
+        DeviceAgentServicer(agent), server, agent_pb2.DESCRIPTOR.services_by_name["DeviceAgent"]
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -178,8 +181,10 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
     if settings.register:
 
         def nodes() -> list[common_pb2.NodeInfo]:
+            state = "up" if agent.accepting else "down"  # draining: the farewell heartbeat
             return [
-                convert.node_info(node, settings.name, settings.tier) for node in agent.describe()
+                convert.node_info(node, settings.name, settings.tier, state)
+                for node in agent.describe()
             ]
 
         registrar = Registrar(

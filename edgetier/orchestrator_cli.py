@@ -51,6 +51,18 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="seconds without heartbeat before an agent's nodes are down",
     )
     server.add_argument("--sd-dir", type=Path, help="write Prometheus file_sd targets here")
+    server.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=4096,
+        help="requests routed at once, in all (more: RESOURCE_EXHAUSTED)",
+    )
+    server.add_argument(
+        "--max-in-flight-per-client",
+        type=int,
+        default=1024,
+        help="requests routed at once per client (token, else address)",
+    )
     server.set_defaults(handler=_serve)
 
     infer = commands.add_parser("infer", help="send one inference request to the orchestrator")
@@ -105,6 +117,8 @@ def _serve(args: argparse.Namespace) -> int:
         client_tokens=tuple(args.client_token),
         heartbeat_timeout_s=args.heartbeat_timeout,
         sd_dir=args.sd_dir,
+        max_in_flight=args.max_in_flight,
+        max_in_flight_per_client=args.max_in_flight_per_client,
     )
     return asyncio.run(_run_server(settings))
 

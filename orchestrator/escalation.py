@@ -56,6 +56,20 @@ class Outcome:
     slo_met: bool | None
     reason: str = ""  # why it was not served
 
+    @property
+    def exhausted(self) -> bool:
+        """Unserved only because every tier that could serve it was full: retrying later can
+        work (RESOURCE_EXHAUSTED), unlike nothing being up to serve it (UNAVAILABLE)."""
+        reasons = {e.reason for e in self.escalations} - {"not_served", "does_not_fit"}
+        return not self.served and reasons == {"queue_full"}
+
+    @property
+    def status(self) -> str:
+        """The outcome label of the metrics: ok, resource_exhausted or unavailable."""
+        if self.served:
+            return "ok"
+        return "resource_exhausted" if self.exhausted else "unavailable"
+
 
 @dataclass
 class Escalator:

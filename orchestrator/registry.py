@@ -94,10 +94,16 @@ class Registry:
         self.write_targets()
 
     def heartbeat(self, name: str, nodes: list) -> bool:
-        """Refresh an agent's liveness and telemetry; False if the agent is unknown."""
+        """Refresh an agent's liveness and telemetry; False if the agent is unknown. A heartbeat
+        whose nodes all say "down" is an agent shutting down: its nodes go down at once."""
         agent = self.agents.get(name)
         if agent is None:
             return False
+        if nodes and all(info.state == "down" for info in nodes):
+            if agent.up:
+                log.info("agent %s is shutting down: its nodes are down", name)
+                self._set_agent_up(agent, False)
+            return True
         agent.last_seen = self.clock()
         for info in nodes:
             node = self.cluster.node(info.id)

@@ -121,7 +121,7 @@ class Router:
             if walk.answered(result, confidence):
                 break
         outcome = walk.outcome
-        self.metrics.record(outcome, "ok" if outcome.served else "unavailable")
+        self.metrics.record(outcome, outcome.status)
         return outcome
 
     async def _run(

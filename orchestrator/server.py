@@ -17,7 +17,8 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
-from edgetier.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from edgetier.rpc import add_servicer
+from edgetier.v1 import orchestrator_pb2
 from npu_sim.predictor import default_predictor
 from orchestrator.cluster import Cluster
 from orchestrator.metrics import OrchestratorMetrics
@@ -25,7 +26,7 @@ from orchestrator.network import NetworkModel
 from orchestrator.policy import DEFAULT_POLICY
 from orchestrator.registry import Registry
 from orchestrator.router import Router
-from orchestrator.servicer import OrchestratorServicer
+from orchestrator.servicer import InFlightLimits, OrchestratorServicer
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class OrchestratorSettings:
     heartbeat_interval_s: float = 1.0
     heartbeat_timeout_s: float = 3.5
     request_timeout_s: float = 300.0
+    max_in_flight: int = 4096
+    max_in_flight_per_client: int = 1024
     sd_dir: Path | None = None
     network: NetworkModel = field(default_factory=NetworkModel)
 
@@ -80,6 +83,7 @@ class OrchestratorServer:
             settings.client_tokens,
             settings.request_timeout_s,
             settings.heartbeat_interval_s,
+            InFlightLimits(settings.max_in_flight, settings.max_in_flight_per_client),
         )
         self.health = HealthServicer()
         self.server = grpc.aio.server(
@@ -96,7 +100,9 @@ class OrchestratorServer:
 
     async def start(self) -> None:
         s = self.settings
-        orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(self.servicer, self.server)
+        add_servicer(
+            self.servicer, self.server, orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"]
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (

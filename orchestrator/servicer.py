@@ -36,6 +36,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         client_tokens: Sequence[str],
         request_timeout_s: float,
         heartbeat_interval_s: float,
+        limits: InFlightLimits,
     ) -> None:
         self.catalog = catalog
         self.cluster = cluster
@@ -47,6 +48,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self.client_tokens = tuple(client_tokens)
         self.request_timeout_s = request_timeout_s
         self.heartbeat_interval_s = heartbeat_interval_s
+        self.limits = limits
         self.accepting = True
 
     # -- clients ---------------------------------------------------------------------------
@@ -55,9 +57,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self, request: orchestrator_pb2.InferRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.InferReply:
         core, policy = await self._admit(request, context)
-        outcome = await self.router.route(core, policy, self._timeout(context))
+        with await self._slot(context):
+            outcome = await self.router.route(core, policy, self._timeout(context))
         if not outcome.served:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, outcome.reason)
+            await context.abort(_unserved_code(outcome), outcome.reason)
         return self._reply(outcome, core, policy)
 
     async def InferStream(
@@ -85,7 +88,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             yield orchestrator_pb2.InferStreamMessage(token=token)
         outcome = routing.result()
         if not outcome.served:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, outcome.reason)
+            await context.abort(_unserved_code(outcome), outcome.reason)
         yield orchestrator_pb2.InferStreamMessage(summary=self._reply(outcome, core, policy))
 
     async def ListNodes(
@@ -166,6 +169,19 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             await context.abort(exc.code, exc.message)
             raise  # unreachable: abort raises
 
+    async def _slot(self, context: grpc.aio.ServicerContext) -> InFlightSlot:
+        """Reserve one in-flight request for this client, or answer RESOURCE_EXHAUSTED at once
+        (a bound on memory and on how much one client can take from the others)."""
+        client = _bearer(context) or context.peer().rsplit(":", 1)[0]
+        slot = self.limits.take(client)
+        if slot is None:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"too many requests in flight (limits: {self.limits.per_client} per client, "
+                f"{self.limits.total} in all); retry later",
+            )
+        return slot  # type: ignore[return-value]
+
     def _timeout(self, context: grpc.aio.ServicerContext) -> float:
         remaining = context.time_remaining()
         return (
@@ -189,6 +205,58 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             await context.abort(
                 grpc.StatusCode.PERMISSION_DENIED, "authorization: token not allowed"
             )
+
+
+class InFlightLimits:
+    """Bounds on requests being routed at once: in all, and per client (bearer token, else
+    peer address)."""
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total = total
+        self.per_client = per_client
+        self.in_flight = 0
+        self._by_client: dict[str, int] = {}
+
+    def take(self, client: str) -> InFlightSlot | None:
+        mine = self._by_client.get(client, 0)
+        if self.in_flight >= self.total or mine >= self.per_client:
+            return None
+        self.in_flight += 1
+        self._by_client[client] = mine + 1
+        return InFlightSlot(self, client)
+
+    def release(self, client: str) -> None:
+        self.in_flight -= 1
+        left = self._by_client[client] - 1
+        if left:
+            self._by_client[client] = left
+        else:
+            del self._by_client[client]
+
+
+class InFlightSlot:
+    """One reserved request; released exactly once (context manager or `close`)."""
+
+    def __init__(self, limits: InFlightLimits, client: str) -> None:
+        self._limits: InFlightLimits | None = limits
+        self._client = client
+
+    def close(self) -> None:
+        if self._limits is not None:
+            self._limits.release(self._client)
+            self._limits = None
+
+    def __enter__(self) -> InFlightSlot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _unserved_code(outcome: Outcome) -> grpc.StatusCode:
+    if outcome.exhausted:
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    return grpc.StatusCode.UNAVAILABLE
 
 
 def _bearer(context: grpc.aio.ServicerContext) -> str | None:
