@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from edgetier.tls import TlsConfig
 from npu_sim.catalog import UnknownNameError
 from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
 from npu_sim.memory import memory_need
@@ -73,6 +74,7 @@ class AgentSettings:
     retry_cap_s: float = 10.0  # ... doubling up to this
     unauthenticated_retry_s: float = 30.0  # a wrong token will not fix itself quickly
     default_heartbeat_s: float = 5.0  # when the orchestrator does not say
+    tls: TlsConfig | None = None  # serve TLS, mutual once it has a CA; dial the orchestrator in TLS
 
     def node_ids(self) -> list[str]:
         return [f"{self.name}-{i}" for i in range(self.nodes)]

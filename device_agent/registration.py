@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import grpc
 
+from edgetier.tls import TlsConfig, aio_channel
 from edgetier.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Registrar:
         retry_cap_s: float = 10.0,
         unauthenticated_retry_s: float = 30.0,
         default_heartbeat_s: float = 5.0,
+        tls: TlsConfig | None = None,
     ) -> None:
         self._agent = agent
         self._orchestrator = orchestrator
@@ -54,7 +56,7 @@ class Registrar:
         self._retry_cap_s = retry_cap_s
         self._unauthenticated_retry_s = unauthenticated_retry_s
         self._interval_s = default_heartbeat_s
-        self._channel = grpc.aio.insecure_channel(orchestrator)
+        self._channel = aio_channel(orchestrator, tls)
         self._stub = orchestrator_pb2_grpc.OrchestratorStub(self._channel)
         self._task: asyncio.Task[None] | None = None
         self._registered = False

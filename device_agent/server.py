@@ -30,6 +30,7 @@ from device_agent.metrics import AgentMetrics, MetricsHTTPServer, loop_bound
 from device_agent.registration import Registrar
 from device_agent.servicer import DeviceAgentServicer
 from edgetier.rpc import add_servicer
+from edgetier.tls import add_port
 from edgetier.v1 import agent_pb2, common_pb2
 from npu_sim.predictor import Predictor, default_predictor
 
@@ -157,7 +158,7 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
     )
     address = host_port(settings.host, settings.port)
     try:
-        port = server.add_insecure_port(address)
+        port = add_port(server, address, settings.tls, require_client_auth=True)
     except RuntimeError as exc:
         raise AgentStartError("--port", f"cannot listen on {address}: {exc}") from None
     try:
@@ -199,6 +200,7 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
             retry_cap_s=settings.retry_cap_s,
             unauthenticated_retry_s=settings.unauthenticated_retry_s,
             default_heartbeat_s=settings.default_heartbeat_s,
+            tls=settings.tls,
         )
         registrar.start()
     log.info(

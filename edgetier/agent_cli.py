@@ -23,6 +23,7 @@ from device_agent.config import (
     parse_models,
     validate,
 )
+from edgetier.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
 from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
 from npu_sim.predictor import default_predictor
@@ -97,6 +98,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=10.0,
         help="on SIGTERM/SIGINT, real seconds in-flight requests get to finish (default 10)",
     )
+    add_tls_arguments(agent)
     agent.set_defaults(handler=_agent, parser=agent)
 
 
@@ -135,6 +137,10 @@ def _agent(args: argparse.Namespace) -> int:
 
     parser: argparse.ArgumentParser = args.parser
     try:
+        tls = tls_from_args(args)
+    except TlsError as exc:
+        parser.error(f"argument {exc}")
+    try:
         settings = AgentSettings(
             name=args.name,
             tier=args.tier,
@@ -151,6 +157,7 @@ def _agent(args: argparse.Namespace) -> int:
             token=args.token if args.token is not None else default_token(),
             register=not args.no_register,
             grace_s=args.grace_s,
+            tls=tls,
         )
         validate(settings, default_predictor())
     except SettingsError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 
 from edgetier.output import console, fmt, print_json, print_table
+from edgetier.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
 from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient
 from orchestrator.policy import DEFAULT_POLICY, POLICIES
@@ -63,6 +64,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=1024,
         help="requests routed at once per client (token, else address)",
     )
+    add_tls_arguments(server)
     server.set_defaults(handler=_serve)
 
     infer = commands.add_parser("infer", help="send one inference request to the orchestrator")
@@ -98,9 +100,17 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
         help="client bearer token (env EDGETIER_TOKEN)",
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+    parser.add_argument(
+        "--tls-ca", type=Path, help="CA certificate that verifies a TLS orchestrator"
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
+    try:
+        tls = tls_from_args(args)
+    except TlsError as exc:
+        print(f"edgetier orchestrator: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,
@@ -119,6 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
         sd_dir=args.sd_dir,
         max_in_flight=args.max_in_flight,
         max_in_flight_per_client=args.max_in_flight_per_client,
+        tls=tls,
     )
     return asyncio.run(_run_server(settings))
 
@@ -150,7 +161,9 @@ async def _run_server(settings: OrchestratorSettings) -> int:
 
 
 def _client(args: argparse.Namespace) -> OrchestratorClient:
-    return OrchestratorClient(args.orchestrator, token=args.token, timeout_s=args.timeout)
+    return OrchestratorClient(
+        args.orchestrator, token=args.token, timeout_s=args.timeout, tls_ca=args.tls_ca
+    )
 
 
 def _infer(args: argparse.Namespace) -> int:

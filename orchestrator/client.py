@@ -11,6 +11,7 @@ Replies are plain dicts with the documented JSON keys (`reply_to_dict`), errors 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -97,12 +98,21 @@ def infer_request(
 
 
 class OrchestratorClient:
-    """Blocking client; one channel, reused. `token` is sent as a bearer token if given."""
+    """Blocking client; one channel, reused. `token` is sent as a bearer token if given;
+    `tls_ca` (a CA certificate file) makes the channel TLS, verifying the orchestrator."""
 
     def __init__(
-        self, address: str = DEFAULT_ADDRESS, token: str | None = None, timeout_s: float = 300.0
+        self,
+        address: str = DEFAULT_ADDRESS,
+        token: str | None = None,
+        timeout_s: float = 300.0,
+        tls_ca: Path | None = None,
     ) -> None:
-        self.channel = grpc.insecure_channel(address)
+        if tls_ca is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca.read_bytes())
+            self.channel = grpc.secure_channel(address, credentials)
+        else:
+            self.channel = grpc.insecure_channel(address)
         self.stub = orchestrator_pb2_grpc.OrchestratorStub(self.channel)
         self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.timeout_s = timeout_s

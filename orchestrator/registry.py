@@ -18,6 +18,7 @@ from pathlib import Path
 
 import grpc
 
+from edgetier.tls import TlsConfig, aio_channel
 from edgetier.v1 import agent_pb2_grpc, common_pb2
 from npu_sim.catalog import UnknownNameError
 from npu_sim.engine import DEFAULT_MAX_BATCH
@@ -62,6 +63,7 @@ class Registry:
     timeout_s: float
     sd_dir: Path | None = None  # Prometheus file_sd target files are written here
     orchestrator_metrics: str = ""  # host:port of the orchestrator's own /metrics
+    tls: TlsConfig | None = None  # for the channels to agents
     agents: dict[str, Agent] = field(default_factory=dict)
     _node_agent: dict[str, Agent] = field(default_factory=dict)
 
@@ -75,7 +77,8 @@ class Registry:
                 self._node_agent.pop(node_id, None)
             if old.address != address:
                 await old.channel.close()
-        channel = old.channel if old is not None and old.address == address else _channel(address)
+        reuse = old is not None and old.address == address
+        channel = old.channel if old is not None and reuse else _channel(address, self.tls)
         agent = Agent(
             name,
             address,
@@ -215,8 +218,8 @@ def _max_batch(hardware: Hardware, reported: int) -> int:
     return reported or DEFAULT_MAX_BATCH
 
 
-def _channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=[("grpc.enable_retries", 0)])
+def _channel(address: str, tls: TlsConfig | None) -> grpc.aio.Channel:
+    return aio_channel(address, tls, options=[("grpc.enable_retries", 0)])
 
 
 def _write_json(path: Path, data: object) -> None:

@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from edgetier.rpc import add_servicer
+from edgetier.tls import TlsConfig, add_port
 from edgetier.v1 import orchestrator_pb2
 from npu_sim.predictor import default_predictor
 from orchestrator.cluster import Cluster
@@ -51,6 +52,7 @@ class OrchestratorSettings:
     max_in_flight: int = 4096
     max_in_flight_per_client: int = 1024
     sd_dir: Path | None = None
+    tls: TlsConfig | None = None
     network: NetworkModel = field(default_factory=NetworkModel)
 
 
@@ -68,6 +70,7 @@ class OrchestratorServer:
             time.monotonic,
             settings.heartbeat_timeout_s,
             settings.sd_dir,
+            tls=settings.tls,
         )
         self.router = Router(
             self.cluster, self.registry, self.metrics, settings.seed, settings.time_scale
@@ -112,7 +115,7 @@ class OrchestratorServer:
             ),
             self.server,
         )
-        port = self.server.add_insecure_port(f"{s.host}:{s.port}")
+        port = add_port(self.server, f"{s.host}:{s.port}", s.tls, require_client_auth=False)
         if port == 0:
             raise OSError(f"cannot listen on {s.host}:{s.port}")
         self.grpc_address = f"{s.host}:{port}"
