@@ -11,16 +11,14 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Literal, get_args
 
 from edgetier.tls import TlsConfig
 from npu_sim.catalog import UnknownNameError
 from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
+from npu_sim.hardware import TIERS, Tier
 from npu_sim.memory import memory_need
 from npu_sim.predictor import Predictor
 
-Tier = Literal["device", "edge", "cloud"]
-TIERS: tuple[Tier, ...] = get_args(Tier)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_ORCHESTRATOR = "127.0.0.1:50051"
 TOKEN_ENV = "EDGETIER_AGENT_TOKEN"

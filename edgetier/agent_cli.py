@@ -23,6 +23,7 @@ from device_agent.config import (
     parse_models,
     validate,
 )
+from edgetier.argtypes import non_negative_float, port, positive_int
 from edgetier.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
 from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
@@ -44,7 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     agent.add_argument(
         "--hardware", required=True, metavar="HW", choices=sorted(catalog.hardware_by_id)
     )
-    agent.add_argument("--nodes", type=_positive, default=1, help="nodes to host (default 1)")
+    agent.add_argument("--nodes", type=positive_int, default=1, help="nodes to host (default 1)")
     agent.add_argument(
         "--models",
         required=True,
@@ -53,20 +54,20 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     agent.add_argument(
         "--queue-capacity",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_QUEUE_CAPACITY,
         help=f"waiting requests per node before RESOURCE_EXHAUSTED (default "
         f"{DEFAULT_QUEUE_CAPACITY})",
     )
     agent.add_argument(
         "--max-batch",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_MAX_BATCH,
         help=f"decode batch limit on hardware that batches (default {DEFAULT_MAX_BATCH})",
     )
     agent.add_argument(
         "--time-scale",
-        type=_non_negative,
+        type=non_negative_float,
         default=1.0,
         help="real seconds per modelled second: 0.1 runs ten times faster, 0 does not wait "
         "at all (default 1)",
@@ -74,9 +75,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     agent.add_argument(
         "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
     )
-    agent.add_argument("--port", type=_port, default=0, help="gRPC port (default 0: any free)")
+    agent.add_argument("--port", type=port, default=0, help="gRPC port (default 0: any free)")
     agent.add_argument(
-        "--metrics-port", type=_port, default=0, help="/metrics port (default 0: any free)"
+        "--metrics-port", type=port, default=0, help="/metrics port (default 0: any free)"
     )
     agent.add_argument(
         "--orchestrator",
@@ -94,42 +95,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     agent.add_argument(
         "--grace-s",
-        type=_non_negative,
+        type=non_negative_float,
         default=10.0,
         help="on SIGTERM/SIGINT, real seconds in-flight requests get to finish (default 10)",
     )
     add_tls_arguments(agent)
     agent.set_defaults(handler=_agent, parser=agent)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0 (any free port) to 65535, got {value}")
-    return value
 
 
 def _agent(args: argparse.Namespace) -> int:

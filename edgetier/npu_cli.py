@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from edgetier.argtypes import positive_int
 from edgetier.output import console, print_json, print_table
 from npu_sim.catalog import default_catalog
 from npu_sim.models import LLM
@@ -36,25 +37,15 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     predict.add_argument(
         "--precision", required=True, metavar="P", choices=sorted(catalog.precisions_by_id)
     )
-    predict.add_argument("--prompt-tokens", type=_positive, default=DEFAULT_PROMPT_TOKENS)
-    predict.add_argument("--output-tokens", type=_positive, default=DEFAULT_OUTPUT_TOKENS)
-    predict.add_argument("--batch", type=_positive, default=1)
+    predict.add_argument("--prompt-tokens", type=positive_int, default=DEFAULT_PROMPT_TOKENS)
+    predict.add_argument("--output-tokens", type=positive_int, default=DEFAULT_OUTPUT_TOKENS)
+    predict.add_argument("--batch", type=positive_int, default=1)
     predict.add_argument("--json", action="store_true", help="print one JSON object")
     predict.set_defaults(handler=_predict, parser=predict)
 
     check = sub.add_parser("validate", help="leave-one-out comparison with published measurements")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=_validate)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 
+from edgetier.argtypes import non_negative_float, port, positive_int
 from edgetier.output import console, fmt, print_json, print_table
 from edgetier.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
@@ -24,13 +25,13 @@ from orchestrator.server import DEFAULT_AGENT_TOKEN, OrchestratorSettings, serve
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     server = commands.add_parser("orchestrator", help="run the orchestrator gRPC server")
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    server.add_argument("--port", type=int, default=50051, help="gRPC port (0: any free port)")
-    server.add_argument("--metrics-port", type=int, default=0, help="/metrics port (0: any)")
+    server.add_argument("--port", type=port, default=50051, help="gRPC port (0: any free port)")
+    server.add_argument("--metrics-port", type=port, default=0, help="/metrics port (0: any)")
     server.add_argument("--policy", default=DEFAULT_POLICY, choices=sorted(POLICIES))
     server.add_argument("--seed", type=int, default=0, help="seed of the policies' randomness")
     server.add_argument(
         "--time-scale",
-        type=float,
+        type=non_negative_float,
         default=1.0,
         help="real seconds per modelled second of network time (0: no waits)",
     )
@@ -54,13 +55,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     server.add_argument("--sd-dir", type=Path, help="write Prometheus file_sd targets here")
     server.add_argument(
         "--max-in-flight",
-        type=int,
+        type=positive_int,
         default=4096,
         help="requests routed at once, in all (more: RESOURCE_EXHAUSTED)",
     )
     server.add_argument(
         "--max-in-flight-per-client",
-        type=int,
+        type=positive_int,
         default=1024,
         help="requests routed at once per client (token, else address)",
     )

@@ -14,6 +14,8 @@ import pydantic
 from pydantic import NonNegativeFloat, PositiveFloat
 
 Tier = Literal["device", "edge", "cloud"]
+#: Nearest first: the order requests escalate in.
+TIERS: tuple[Tier, ...] = ("device", "edge", "cloud")
 ComputeRate = Literal["int4", "int8", "int16", "fp16"]
 
 GIB = 2**30

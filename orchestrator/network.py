@@ -17,14 +17,23 @@ Default links (estimates, each with its reasoning; a scenario or config file can
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from pydantic import NonNegativeFloat, PositiveFloat
 
+from npu_sim.hardware import TIERS, Tier
 from npu_sim.models import LLM, Model
 
-Tier = Literal["device", "edge", "cloud"]
-TIERS: tuple[Tier, ...] = ("device", "edge", "cloud")
+__all__ = [
+    "LOCAL",
+    "NO_TRANSFER",
+    "TIERS",
+    "Link",
+    "NetworkModel",
+    "Tier",
+    "Transfer",
+    "request_bytes",
+    "response_bytes",
+]
 
 #: Bytes per token on the wire (UTF-8 text averages about four characters a token).
 BYTES_PER_TOKEN = 4
