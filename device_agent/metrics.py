@@ -23,12 +23,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Literal, TypeVar, get_args
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -183,19 +181,3 @@ def loop_bound(
             result.cancel()
 
     return call
-
-
-class MetricsHTTPServer:
-    """prometheus_client's HTTP exposition of one registry, on its own daemon thread."""
-
-    def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
-        self._httpd: WSGIServer
-        self._thread: threading.Thread
-        self._httpd, self._thread = start_http_server(port, addr=host, registry=registry)
-        self.port: int = self._httpd.server_port
-
-    def close(self) -> None:
-        """Stop serving and release the port (blocks up to about half a second)."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)

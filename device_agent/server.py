@@ -26,9 +26,10 @@ from grpc_reflection.v1alpha import reflection
 from device_agent import config, convert
 from device_agent.agent import Agent
 from device_agent.config import MAX_RECEIVE_MESSAGE_BYTES, AgentSettings
-from device_agent.metrics import AgentMetrics, MetricsHTTPServer, loop_bound
+from device_agent.metrics import AgentMetrics, loop_bound
 from device_agent.registration import Registrar
 from device_agent.servicer import DeviceAgentServicer
+from edgetier.metrics_http import MetricsHTTPServer
 from edgetier.rpc import add_servicer
 from edgetier.tls import add_port
 from edgetier.v1 import agent_pb2, common_pb2

@@ -15,8 +15,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import start_http_server
 
+from edgetier.metrics_http import MetricsHTTPServer
 from edgetier.rpc import add_servicer
 from edgetier.tls import TlsConfig, add_port
 from edgetier.v1 import orchestrator_pb2
@@ -98,7 +98,7 @@ class OrchestratorServer:
         )
         self.grpc_address = ""
         self.metrics_url = ""
-        self._http = None
+        self._http: MetricsHTTPServer | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -119,8 +119,8 @@ class OrchestratorServer:
         if port == 0:
             raise OSError(f"cannot listen on {s.host}:{s.port}")
         self.grpc_address = f"{s.host}:{port}"
-        self._http, _ = start_http_server(s.metrics_port, s.host, registry=self.metrics.registry)
-        metrics_port = self._http.server_port
+        self._http = MetricsHTTPServer(s.host, s.metrics_port, self.metrics.registry)
+        metrics_port = self._http.port
         self.metrics_url = f"http://{s.host}:{metrics_port}/metrics"
         self.registry.orchestrator_metrics = f"{s.host}:{metrics_port}"
         self.registry.write_targets()
@@ -145,8 +145,7 @@ class OrchestratorServer:
         await self.server.stop(grace_s)
         await self.registry.close()
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            await asyncio.to_thread(self._http.close)
 
     async def wait(self) -> None:
         await self.server.wait_for_termination()
