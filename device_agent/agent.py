@@ -74,6 +74,7 @@ class Agent:
                 dict(settings.models),
                 queue_capacity=settings.queue_capacity,
                 max_batch=settings.max_batch,
+                slowdown=settings.slowdown.get(node_id, 1.0),
             )
             engine = NodeEngine(spec, predictor)
             self.nodes[node_id] = NodeDriver(engine, settings.time_scale, t0, self._finished)

@@ -72,7 +72,10 @@ class AgentSettings:
     retry_cap_s: float = 10.0  # ... doubling up to this
     unauthenticated_retry_s: float = 30.0  # a wrong token will not fix itself quickly
     default_heartbeat_s: float = 5.0  # when the orchestrator does not say
-    tls: TlsConfig | None = None  # serve TLS, mutual once it has a CA; dial the orchestrator in TLS
+    # Serve TLS (mutual once it has a CA); dial the orchestrator in TLS.
+    tls: TlsConfig | None = None
+    # Fault injection: node id -> factor its every activity is slowed by (a "slow node").
+    slowdown: dict[str, float] = field(default_factory=dict)
 
     def node_ids(self) -> list[str]:
         return [f"{self.name}-{i}" for i in range(self.nodes)]
@@ -113,6 +116,11 @@ def validate(settings: AgentSettings, predictor: Predictor) -> None:
     _positive("--max-batch", settings.max_batch)
     if not settings.models:
         raise SettingsError("--models", "at least one MODEL:PRECISION is required")
+    unknown = set(settings.slowdown) - set(settings.node_ids())
+    if unknown:
+        raise SettingsError(
+            "--slowdown", f"no node {sorted(unknown)[0]!r}; nodes: {', '.join(settings.node_ids())}"
+        )
     for model_id, precision_id in settings.models.items():
         try:
             model = catalog.model(model_id)

@@ -99,8 +99,26 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=10.0,
         help="on SIGTERM/SIGINT, real seconds in-flight requests get to finish (default 10)",
     )
+    agent.add_argument(
+        "--slowdown",
+        action="append",
+        default=[],
+        metavar="NODE=FACTOR",
+        type=_slowdown,
+        help="fault injection: make NODE this many times slower (repeatable)",
+    )
     add_tls_arguments(agent)
     agent.set_defaults(handler=_agent, parser=agent)
+
+
+def _slowdown(text: str) -> tuple[str, float]:
+    node, _, factor = text.partition("=")
+    if not node or not factor:
+        raise argparse.ArgumentTypeError(f"expected NODE=FACTOR, got {text!r}")
+    value = non_negative_float(factor)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the factor must be at least 1, got {factor}")
+    return node, value
 
 
 def _agent(args: argparse.Namespace) -> int:
@@ -129,6 +147,7 @@ def _agent(args: argparse.Namespace) -> int:
             register=not args.no_register,
             grace_s=args.grace_s,
             tls=tls,
+            slowdown=dict(args.slowdown),
         )
         validate(settings, default_predictor())
     except SettingsError as exc:

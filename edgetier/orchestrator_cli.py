@@ -65,6 +65,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=1024,
         help="requests routed at once per client (token, else address)",
     )
+    server.add_argument(
+        "--attempt-timeout-floor",
+        type=non_negative_float,
+        default=2.0,
+        help="real seconds an attempt on a node gets at least before it counts as a timeout "
+        "and the request escalates (else 4x its predicted latency)",
+    )
     add_tls_arguments(server)
     server.set_defaults(handler=_serve)
 
@@ -131,6 +138,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
         max_in_flight_per_client=args.max_in_flight_per_client,
         tls=tls,
+        attempt_floor_s=args.attempt_timeout_floor,
     )
     return asyncio.run(_run_server(settings))
 

@@ -24,12 +24,13 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for key in loc:
         if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == str(key)), None)
+            found = next((v for k, v in node.value if k.value == str(key)), None)
+            if found is None:
+                continue  # not in the file: a missing field, or a tagged union's tag
+            node = found
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
         else:
-            break
-        if node is None:
             break
         line = node.start_mark.line + 1
     return line

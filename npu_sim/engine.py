@@ -87,6 +87,7 @@ class NodeSpec:
     queue_capacity: int = DEFAULT_QUEUE_CAPACITY
     max_batch: int = DEFAULT_MAX_BATCH
     preload: tuple[str, ...] | None = None
+    slowdown: float = 1.0  # fault injection: every activity takes this many times longer
 
 
 @dataclass(slots=True)
@@ -119,7 +120,7 @@ class NodeEngine:
         self.spec = spec
         self.hardware = predictor.catalog.hardware(spec.hardware)
         self.max_batch = spec.max_batch if self.hardware.batching else 1
-        self._costs = {m: predictor.costs(spec.hardware, m, p) for m, p in spec.models.items()}
+        self._costs = predictor.costs_table(spec.hardware, spec.models)  # shared: read only
         self._waiting: deque[tuple[Job, float]] = deque()
         self._running: list[_Running] = []
         self._activity: _Activity | None = None
@@ -191,7 +192,8 @@ class NodeEngine:
 
     def submit(self, job: Job, now: float) -> Rejection | None:
         """Accept `job` at `now` (then exactly one Finished event follows) or say why not."""
-        if now > self.next_event_time():
+        activity = self._activity
+        if activity is not None and now > activity.end:
             raise ValueError(f"advance the engine to {now} before submitting at that time")
         rejection = self.check(job)
         if rejection is not None:
@@ -228,9 +230,12 @@ class NodeEngine:
         if now <= self._clock:
             return
         elapsed = now - self._clock
-        self._energy_j += self.power_w() * elapsed
-        if self._activity:
+        activity = self._activity  # power_w(), inlined: this runs on every event
+        if activity is not None:
+            self._energy_j += activity.watts * elapsed
             self._busy_s += elapsed
+        else:
+            self._energy_j += self.hardware.idle_w * elapsed
         self._clock = now
 
     def _resident_bytes(self) -> float:
@@ -270,7 +275,12 @@ class NodeEngine:
                 phase = costs.vision(1)
                 kind = "vision"
             self._activity = _Activity(
-                kind, now, now + phase.seconds, phase.watts, job.model, [(job, submitted)]
+                kind,
+                now,
+                now + phase.seconds * self.spec.slowdown,
+                phase.watts,
+                job.model,
+                [(job, submitted)],
             )
         elif self._running:
             self._start_decode(now)
@@ -280,7 +290,7 @@ class NodeEngine:
         weights = costs.model.weight_bytes(costs.precision)
         while self._resident and self._resident_bytes() + weights > self.hardware.memory_bytes:
             self._resident.popitem(last=False)
-        seconds = weights / self.hardware.host_link_bytes_per_s
+        seconds = weights / self.hardware.host_link_bytes_per_s * self.spec.slowdown
         # Loading streams weights through memory at the host-link rate: memory-bound power.
         watts = self.hardware.idle_w + (self.hardware.max_w - self.hardware.idle_w) * min(
             1.0, self.hardware.host_link_bytes_per_s / self.hardware.bandwidth_bytes_per_s
@@ -297,10 +307,10 @@ class NodeEngine:
         self._activity = _Activity(
             "decode",
             now,
-            now + steps * phase.seconds,
+            now + steps * phase.seconds * self.spec.slowdown,
             phase.watts,
             self._running[0].job.model,
-            step_s=phase.seconds,
+            step_s=phase.seconds * self.spec.slowdown,
             steps=steps,
         )
 

@@ -18,6 +18,10 @@ from npu_sim.models import Model
 from npu_sim.predictor import Predictor
 from orchestrator.network import NetworkModel, Tier
 
+#: Weight of the newest observation in a node's slowdown, and its bounds.
+SLOWDOWN_WEIGHT = 0.3
+MIN_SLOWDOWN, MAX_SLOWDOWN = 0.5, 100.0
+
 
 @dataclass(frozen=True, slots=True)
 class Request:
@@ -49,6 +53,9 @@ class NodeState:
     power_w: float = 0.0
     energy_j: float = 0.0
     resident: tuple[str, ...] = ()
+    # Observed service time over predicted (the orchestrator learns it from replies): a slow
+    # or throttled node looks slower to every estimate and every load comparison.
+    slowdown: float = 1.0
 
     @property
     def full(self) -> bool:
@@ -57,8 +64,9 @@ class NodeState:
 
     @property
     def load(self) -> float:
-        """In-flight requests over what the node can hold (running plus queued)."""
-        return self.in_flight / (self.queue_capacity + self.max_batch)
+        """How long a new request would queue, relative to the node's size: in-flight requests
+        (this one included) over what it holds, times its observed slowdown."""
+        return (self.in_flight + 1) * self.slowdown / (self.queue_capacity + self.max_batch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +131,12 @@ class Cluster:
     _nodes: dict[str, NodeState] = field(default_factory=dict)
     _serving: dict[tuple[str, str], _IndexedSet] = field(default_factory=dict)
     _memory: dict[str, float] = field(default_factory=dict)
+    # estimate()'s parts that depend only on (node kind, model, request shape): fleetsim asks
+    # millions of times. Dropped when the network is replaced, cleared when it grows large.
+    _static: dict[tuple, tuple[float, float, float, float]] = field(
+        default_factory=dict, repr=False
+    )
+    _static_network: NetworkModel | None = field(default=None, repr=False)
 
     # -- driver side -------------------------------------------------------------------------
 
@@ -193,18 +207,60 @@ class Cluster:
         node's in-flight work (each ahead costs about one service time; a batching node
         overlaps up to max_batch of them), then the service itself."""
         model_id = model or request.model
-        costs = self.predictor.costs(node.hardware.id, model_id, node.models[model_id])
-        service = costs.serve(request.prompt_tokens, request.output_tokens)
-        wait = (node.in_flight // node.max_batch) * service.latency_s
-        transfer = self.network.transfer(
-            node.tier, costs.model, request.prompt_tokens, request.output_tokens
+        key = (
+            node.tier,
+            node.hardware.id,
+            model_id,
+            node.models[model_id],
+            request.prompt_tokens,
+            request.output_tokens,
         )
+        if self._static_network is not self.network:
+            self._static.clear()
+            self._static_network = self.network
+        static = self._static.get(key)
+        if static is None:
+            static = self._static_cost(key)
+        network_s, ttft_s, latency_s, energy_j = static
+        slow = node.slowdown
+        wait = (node.in_flight // node.max_batch) * latency_s * slow
         return Estimate(
-            ttft_s=transfer.seconds + wait + service.ttft_s,
-            latency_s=transfer.seconds + wait + service.latency_s,
-            energy_j=service.energy_j + transfer.joules,
-            network_s=transfer.seconds,
+            ttft_s=network_s + wait + ttft_s * slow,
+            latency_s=network_s + wait + latency_s * slow,
+            energy_j=energy_j * slow,  # the same power for longer (network joules included)
+            network_s=network_s,
         )
+
+    def observe(self, node: NodeState, request: Request, model: str, service_s: float) -> None:
+        """Learn the node's slowdown from a served request: an exponentially weighted mean
+        of observed over predicted service time (npu_sim's prediction for it alone)."""
+        costs = self.predictor.costs(node.hardware.id, model, node.models[model])
+        predicted = costs.serve(request.prompt_tokens, request.output_tokens).latency_s
+        if predicted > 0 and service_s > 0:
+            ratio = service_s / predicted
+            slowdown = node.slowdown + SLOWDOWN_WEIGHT * (ratio - node.slowdown)
+            node.slowdown = min(MAX_SLOWDOWN, max(MIN_SLOWDOWN, slowdown))
+
+    def timed_out(self, node: NodeState) -> None:
+        """A request on the node ran past several times its prediction: double its slowdown,
+        so latency-aware policies move away from it before the next reply says by how much."""
+        node.slowdown = min(MAX_SLOWDOWN, node.slowdown * 2)
+
+    def _static_cost(self, key: tuple) -> tuple[float, float, float, float]:
+        """(network seconds, service TTFT, service latency, service + network joules)."""
+        tier, hardware, model_id, precision, prompt_tokens, output_tokens = key
+        costs = self.predictor.costs(hardware, model_id, precision)
+        service = costs.serve(prompt_tokens, output_tokens)
+        transfer = self.network.transfer(tier, costs.model, prompt_tokens, output_tokens)
+        if len(self._static) >= 1 << 17:
+            self._static.clear()
+        found = self._static[key] = (
+            transfer.seconds,
+            service.ttft_s,
+            service.latency_s,
+            service.energy_j + transfer.joules,
+        )
+        return found
 
 
 def least_loaded_of_two(nodes: Sequence[NodeState], rng: random.Random) -> NodeState | None:
@@ -223,12 +279,21 @@ def two_of(rng: random.Random, n: int) -> tuple[int, int]:
     from the same random draws (CPython's two branches: a pool for small n, rejection above),
     without sample()'s generic checks, which cost more than the draws on this path (every
     routing decision; fleetsim makes millions)."""
-    randbelow = rng._randbelow  # type: ignore[attr-defined]
-    first = randbelow(n)
+    bits = rng.getrandbits
+    k = n.bit_length()  # Random._randbelow_with_getrandbits, inlined
+    first = bits(k)
+    while first >= n:
+        first = bits(k)
     if n <= 21:
-        second = randbelow(n - 1)
-        return first, (n - 1 if second == first else second)
-    second = randbelow(n)
+        m = n - 1
+        k = m.bit_length()
+        second = bits(k)
+        while second >= m:
+            second = bits(k)
+        return first, (m if second == first else second)
+    second = first
     while second == first:
-        second = randbelow(n)
+        second = bits(k)
+        while second >= n:
+            second = bits(k)
     return first, second

@@ -32,6 +32,9 @@ REFUSALS = {
     grpc.StatusCode.CANCELLED: "unavailable",
 }
 REMEMBERED_OUTCOMES = 10_000
+#: An attempt may take this many times its predicted latency (real time: scaled) before the
+#: router gives up on the node and escalates (reason "timeout"), but never less than the floor.
+ATTEMPT_FACTOR = 4.0
 
 TokenSink = Callable[[int, float], Awaitable[None]]
 
@@ -44,8 +47,10 @@ class Router:
         metrics: OrchestratorMetrics,
         seed: int = 0,
         time_scale: float = 1.0,
+        attempt_floor_s: float = 2.0,
     ) -> None:
         self.cluster = cluster
+        self.attempt_floor_s = attempt_floor_s
         self.registry = registry
         self.metrics = metrics
         self.time_scale = time_scale
@@ -95,6 +100,10 @@ class Router:
             if remaining <= 0:
                 walk.refused("timeout")
                 continue
+            predicted = self.cluster.estimate(node, request, step.model).latency_s
+            attempt_s = min(
+                remaining, max(self.attempt_floor_s, ATTEMPT_FACTOR * predicted * self.time_scale)
+            )
             transfer = self.cluster.network.transfer(
                 step.tier, models[step.model], request.prompt_tokens, request.output_tokens
             )
@@ -104,16 +113,18 @@ class Router:
             try:
                 stream = tokens if step.min_confidence is None else None
                 offset = walk.elapsed_s + transfer.seconds
-                reply = await self._run(
-                    agent, request, step, deadline - loop.time(), stream, offset, sent
-                )
+                timeout = min(attempt_s, deadline - loop.time())
+                reply = await self._run(agent, request, step, timeout, stream, offset, sent)
             except grpc.aio.AioRpcError as error:
                 if error.code() == grpc.StatusCode.UNAVAILABLE:
                     self.registry.connection_failed(node.id)
+                elif error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    self.cluster.timed_out(node)
                 walk.refused(REFUSALS.get(error.code(), "error"))
                 continue
             finally:
                 node.in_flight = max(0, node.in_flight - 1)
+            self.cluster.observe(node, request, step.model, reply.latency_s - reply.queue_s)
             result = NodeResult(reply.ttft_s, reply.latency_s, reply.energy_j, reply.output_tokens)
             confidence = (
                 policy.confidence(request, step.model) if step.min_confidence is not None else 1.0

@@ -49,6 +49,7 @@ class OrchestratorSettings:
     heartbeat_interval_s: float = 1.0
     heartbeat_timeout_s: float = 3.5
     request_timeout_s: float = 300.0
+    attempt_floor_s: float = 2.0  # the least real time an attempt gets before "timeout"
     max_in_flight: int = 4096
     max_in_flight_per_client: int = 1024
     sd_dir: Path | None = None
@@ -73,7 +74,12 @@ class OrchestratorServer:
             tls=settings.tls,
         )
         self.router = Router(
-            self.cluster, self.registry, self.metrics, settings.seed, settings.time_scale
+            self.cluster,
+            self.registry,
+            self.metrics,
+            settings.seed,
+            settings.time_scale,
+            settings.attempt_floor_s,
         )
         self.servicer = OrchestratorServicer(
             predictor.catalog,

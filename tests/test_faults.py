@@ -253,6 +253,69 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(tmp_path: Path) -> 
         assert stack.orchestrator.process.wait(timeout=30) == 0
 
 
+def test_a_slow_node_is_avoided_and_its_timeouts_become_escalations(tmp_path: Path) -> None:
+    """edge-0 runs 10x slower than modelled: its first attempts time out and escalate to the
+    cloud (no client error), the orchestrator learns the slowdown, and energy-aware routing
+    then sends the edge work to edge-1."""
+    time_scale = 0.5
+    orchestrator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgetier",
+            "orchestrator",
+            "--port",
+            "0",
+            "--time-scale",
+            str(time_scale),
+            "--attempt-timeout-floor",
+            "1.0",
+            "--policy",
+            "energy-aware",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    agents: list[subprocess.Popen[str]] = []
+    try:
+        address = first_json_line(orchestrator.stdout, 30)["grpc"]
+        edge = AgentConfig("edge", "edge", "ax650n", {"qwen2.5-0.5b": "w8a16"}, nodes=2)
+        cloud = AgentConfig("cloud", "cloud", "h100-pcie-80g", {"qwen2.5-0.5b": "fp16"})
+        for config, extra in ((edge, ["--slowdown", "edge-0=10"]), (cloud, [])):
+            agents.append(
+                subprocess.Popen(
+                    agent_command(config, address, time_scale) + extra,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                )
+            )
+            assert first_json_line(agents[-1].stdout, 30)
+        with OrchestratorClient(address, timeout_s=60) as client:
+            wait_for(lambda: len(client.nodes()) == 3, "registration")
+            replies = [
+                client.infer("qwen2.5-0.5b", prompt_tokens=64, max_tokens=8, slo_ms=3000)
+                for _ in range(16)
+            ]
+        assert all(r["tier"] in ("edge", "cloud") for r in replies)  # no client errors
+        timeouts = [
+            r
+            for r in replies
+            if any(
+                e["reason"] == "timeout" and e["from_node"] == "edge-0" for e in r["escalations"]
+            )
+        ]
+        assert timeouts, "the slow node's attempts should have timed out into escalations"
+        assert all(r["tier"] == "cloud" for r in timeouts)
+        assert all(r["node"] != "edge-0" for r in replies[-8:])  # learnt: edge-0 is avoided
+        assert sum(r["node"] == "edge-1" for r in replies[-8:]) >= 6  # edge-1 still used
+    finally:
+        for process in (*agents, orchestrator):
+            process.terminate()
+            process.wait(timeout=30)
+
+
 def _rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
