@@ -133,34 +133,19 @@ class LocalStack:
         self._spawn("orchestrator", "orchestrator", args)
 
     def _start_agent(self, agent: AgentConfig) -> None:
-        models = ",".join(f"{m}:{p}" for m, p in agent.models.items())
-        self._spawn(
-            agent.name,
-            "agent",
-            [
-                "agent",
-                "--name",
-                agent.name,
-                "--tier",
-                agent.tier,
-                "--hardware",
-                agent.hardware,
-                "--nodes",
-                str(agent.nodes),
-                "--models",
-                models,
-                "--queue-capacity",
-                str(agent.queue_capacity),
-                "--max-batch",
-                str(agent.max_batch),
-                "--time-scale",
-                str(self.config.time_scale),
-                "--host",
-                self.config.host,
-                "--orchestrator",
-                self.address,
-            ],
-        )
+        args = agent_args(agent, self.address, self.config.time_scale, self.config.host)
+        self._spawn(agent.name, "agent", args)
+
+    def restart_agent(self, name: str) -> Child:
+        """Kill the agent `name` if it still runs and start it again with the same settings
+        (the orchestrator sees it re-register); returns its new child."""
+        old = next(c for c in self.children if c.kind == "agent" and c.name == name)
+        if old.process.poll() is None:
+            old.process.kill()
+            old.process.wait()
+        self.children.remove(old)
+        self._start_agent(next(a for a in self.config.agents if a.name == name))
+        return self.children[-1]
 
     def _spawn(self, name: str, kind: str, args: list[str]) -> None:
         assert self.log_dir is not None
@@ -199,6 +184,33 @@ class LocalStack:
                             f"{child.kind} {child.name} exited (log {child.log_path})"
                         )
                 time.sleep(0.2)
+
+
+def agent_args(agent: AgentConfig, orchestrator: str, time_scale: float, host: str) -> list[str]:
+    """The `edgetier agent ...` arguments that start `agent` against `orchestrator`."""
+    return [
+        "agent",
+        "--name",
+        agent.name,
+        "--tier",
+        agent.tier,
+        "--hardware",
+        agent.hardware,
+        "--nodes",
+        str(agent.nodes),
+        "--models",
+        ",".join(f"{m}:{p}" for m, p in agent.models.items()),
+        "--queue-capacity",
+        str(agent.queue_capacity),
+        "--max-batch",
+        str(agent.max_batch),
+        "--time-scale",
+        str(time_scale),
+        "--host",
+        host,
+        "--orchestrator",
+        orchestrator,
+    ]
 
 
 def first_json_line(stream: IO[str], timeout_s: float) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from deploy.config import AgentConfig
-from deploy.local import LocalStack, first_json_line
+from deploy.local import LocalStack, agent_args, first_json_line
 from edgetier.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.client import OrchestratorClient, reply_to_dict
 from tests.live import metric_sum, scrape, small_stack
@@ -40,28 +40,11 @@ def tier_states(client: OrchestratorClient, tier: str) -> set[str]:
 
 
 def agent_command(agent: AgentConfig, orchestrator: str, time_scale: float) -> list[str]:
-    models = ",".join(f"{m}:{p}" for m, p in agent.models.items())
     return [
         sys.executable,
         "-m",
         "edgetier",
-        "agent",
-        "--name",
-        agent.name,
-        "--tier",
-        agent.tier,
-        "--hardware",
-        agent.hardware,
-        "--nodes",
-        str(agent.nodes),
-        "--models",
-        models,
-        "--queue-capacity",
-        str(agent.queue_capacity),
-        "--time-scale",
-        str(time_scale),
-        "--orchestrator",
-        orchestrator,
+        *agent_args(agent, orchestrator, time_scale, "127.0.0.1"),
     ]
 
 
@@ -134,20 +117,10 @@ def test_an_agent_killed_under_load_loses_no_request_and_comes_back(tmp_path: Pa
         wait_for(lambda: tier_states(client, "edge") == {"down"}, "edge nodes marked down", 15)
         assert client.infer("qwen2.5-7b", prompt_tokens=16, max_tokens=4)["tier"] == "cloud"
 
-        again = subprocess.Popen(
-            agent_command(config.agents[1], stack.address, 0.01),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            assert first_json_line(again.stdout, 30)
-            wait_for(lambda: tier_states(client, "edge") == {"up"}, "edge back up", 30)
-            reply = client.infer("qwen2.5-7b", prompt_tokens=16, max_tokens=4, policy="edge-only")
-            assert reply["tier"] == "edge"
-        finally:
-            again.terminate()
-            assert again.wait(timeout=30) == 0
+        stack.restart_agent("edge")  # the same agent comes back and re-registers
+        wait_for(lambda: tier_states(client, "edge") == {"up"}, "edge back up", 30)
+        reply = client.infer("qwen2.5-7b", prompt_tokens=16, max_tokens=4, policy="edge-only")
+        assert reply["tier"] == "edge"
 
 
 def test_cloud_outage_keeps_small_models_served_and_fails_large_ones_fast(tmp_path: Path) -> None:
