@@ -13,6 +13,7 @@ from typing import Any
 BENCHMARKS: dict[str, str] = {
     "energy": "bench.energy",
     "overhead": "bench.overhead",
+    "chaos": "bench.chaos",
 }
 
 
