@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> BenchResult:
         *[[f"failed: {code}", n] for code, n in failed.items()],
         ["lost (must be 0)", summary["lost"]],
         ["duplicated (must be 0)", summary["duplicated"]],
-        ["agents killed and restarted", summary["kills"]],
+        ["agent kills (each restarted 1-3 s later)", summary["kills"]],
     ]
     return BenchResult(
         f"Chaos: {elapsed:.0f} s, seed {args.seed}", ["", "requests"], rows, summary, events
