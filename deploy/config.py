@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import pydantic
-from pydantic import NonNegativeFloat, PositiveInt
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 
 from npu_sim import datafile
 from npu_sim.catalog import UnknownNameError, default_catalog
@@ -20,6 +20,8 @@ from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
 from orchestrator.policy import DEFAULT_POLICY, POLICIES
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "local.yaml"
+RAY_RESOURCE_PREFIX = "edgetier_"
+"""`edgetier up --ray` places a tier's agents on Ray nodes offering `edgetier_<tier>`."""
 Port = Annotated[int, pydantic.Field(ge=0, le=65535)]
 Name = Annotated[str, pydantic.Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 
@@ -46,6 +48,10 @@ class AgentConfig:
     nodes: PositiveInt = 1
     queue_capacity: PositiveInt = DEFAULT_QUEUE_CAPACITY
     max_batch: PositiveInt = DEFAULT_MAX_BATCH
+    # Ray custom resources the agent's actor needs (`edgetier up --ray`): which nodes may host
+    # it. None: one unit of `edgetier_<tier>`, so a node started with
+    # `--resources '{"edgetier_edge": 2}'` takes two edge agents.
+    ray_resources: dict[str, PositiveFloat] | None = None
 
     def __post_init__(self) -> None:
         catalog = default_catalog()
@@ -58,6 +64,15 @@ class AgentConfig:
             raise ValueError(str(exc)) from None
         if not self.models:
             raise ValueError("models: at least one model is required")
+        if self.ray_resources is not None and not self.ray_resources:
+            raise ValueError("ray_resources: name at least one resource, or leave it out")
+
+    @property
+    def placement(self) -> dict[str, float]:
+        """The Ray resources that place this agent: `ray_resources`, else its tier's default."""
+        if self.ray_resources is not None:
+            return dict(self.ray_resources)
+        return {f"{RAY_RESOURCE_PREFIX}{self.tier}": 1.0}
 
 
 @dataclass(frozen=True)

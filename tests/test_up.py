@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.client import OrchestratorClient
+from tests.processes import children_of, is_alive
 
 
 @pytest.mark.timeout(120)
@@ -46,34 +46,12 @@ def test_default_up_serves_small_on_device_large_on_cloud_and_stops_cleanly(tmp_
             small = client.infer("qwen2.5-0.5b", prompt="Hi", max_tokens=8)
             large = client.infer("llama3.1-70b", prompt="Prove it", max_tokens=8)
         assert small["tier"] == "device" and large["tier"] == "cloud"
-        children = _children(process.pid)
+        children = children_of(process.pid)
         assert len(children) == 4
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-        assert all(not _alive(pid) for pid in children)
+        assert all(not is_alive(pid) for pid in children)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    return state != "Z"

@@ -1,0 +1,219 @@
+"""What every launcher of the stack does the same way, whatever runs the agents.
+
+A stack starts the orchestrator as a local child (one gRPC address for clients, wherever the
+agents are), then the agents (a launcher's one job: `LocalStack` as local processes, `RayStack`
+as Ray actors), waits until the orchestrator sees every node up, and, when asked, starts a local
+Prometheus that discovers all of them through the file_sd targets the orchestrator writes. On
+exit it stops everything it started, last started first.
+
+The agent and orchestrator command lines live here too (`agent_args`, `orchestrator_args`), so
+that a process starts the same way under every launcher, in the tests and in the benchmarks.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from deploy.config import AgentConfig, StackConfig
+from deploy.monitoring import prepare, prometheus_binary, start_prometheus
+from deploy.processes import (
+    READY_TIMEOUT_S,
+    STOP_GRACE_S,
+    Child,
+    LaunchError,
+    Member,
+    await_listening,
+    edgetier_argv,
+    edgetier_env,
+    spawn,
+    stop_members,
+)
+from orchestrator.client import OrchestratorClient
+from orchestrator.server import DEFAULT_AGENT_TOKEN
+
+ENDPOINT_EXTRAS = ("url", "ray_node_ip", "ray_node_id", "pid")
+"""Listening-line keys that `endpoints()` passes on when a member has them."""
+
+
+@dataclass
+class Stack(ABC):
+    """A running stack: `children` are its members in start order (the orchestrator first, then
+    the agents, then Prometheus if `prometheus_port` is set). Use it as a context manager, or
+    call `start` and `stop`; a failed `start` stops what it had started and raises."""
+
+    config: StackConfig
+    port: int | None = None  # override of the orchestrator's gRPC port (0: any free port)
+    sd_dir: Path | None = None  # where the orchestrator writes Prometheus file_sd targets
+    log_dir: Path | None = None  # children's logs (default: a new temporary folder)
+    token: str = DEFAULT_AGENT_TOKEN
+    prometheus_port: int | None = None  # start a local Prometheus on it (0: any free port)
+    children: list[Member] = field(default_factory=list)
+
+    @property
+    def orchestrator(self) -> Child:
+        first = self.children[0]
+        assert isinstance(first, Child) and first.kind == "orchestrator"
+        return first
+
+    @property
+    def address(self) -> str:
+        """The orchestrator's gRPC address."""
+        return str(self.orchestrator.ready["grpc"])
+
+    @property
+    def prometheus_url(self) -> str | None:
+        return next((str(c.ready["url"]) for c in self.children if c.kind == "prometheus"), None)
+
+    def start(self) -> Stack:
+        if self.prometheus_port is not None and self.sd_dir is not None:
+            raise ValueError("with a Prometheus the targets go to its run dir: drop sd_dir")
+        if self.log_dir is None:
+            self.log_dir = Path(tempfile.mkdtemp(prefix="edgetier-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            prometheus = None
+            if self.prometheus_port is not None:
+                prometheus = prometheus_binary()  # before anything starts: fail fast
+                self.sd_dir = prepare(self.log_dir / "prometheus")
+            self._connect()
+            self._start_orchestrator()
+            self._start_agents()
+            self._wait_for_nodes()
+            if prometheus is not None and self.prometheus_port is not None:
+                self.children.append(
+                    start_prometheus(
+                        prometheus,
+                        self.log_dir / "prometheus",
+                        self.prometheus_port,
+                        self.log_dir / "prometheus.log",
+                    )
+                )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def endpoints(self) -> list[dict[str, str]]:
+        """One row per process: name, kind, gRPC address, /metrics URL, log file; plus the
+        Prometheus URL, or where Ray placed an agent, for the members that have them."""
+        return [
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "grpc": str(c.ready.get("grpc", "")),
+                "metrics": str(c.ready.get("metrics", "")),
+                "log": c.log,
+                **{key: str(c.ready[key]) for key in ENDPOINT_EXTRAS if key in c.ready},
+            }
+            for c in self.children
+        ]
+
+    def exited(self) -> Member | None:
+        """The first member that is no longer running, if any."""
+        return next((c for c in self.children if not c.alive()), None)
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop every member, last started first: SIGTERM, then SIGKILL after `grace_s`."""
+        stop_members(self.children, grace_s)
+        self.children.clear()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object | TracebackType) -> None:
+        self.stop()
+
+    # -- what launchers differ in --------------------------------------------------------------
+
+    def _connect(self) -> None:
+        """Set up what the agents run on, before anything starts (local agents need nothing)."""
+        return
+
+    @abstractmethod
+    def _start_agents(self) -> None:
+        """Start every agent of the config, registering with `self.address`; each joins
+        `children` as soon as it exists, so that `stop` cleans up after a failed start."""
+
+    # -- shared internals ----------------------------------------------------------------------
+
+    def _spawn_local(self, name: str, kind: str, args: list[str]) -> Child:
+        """Start `edgetier ARGS` here; it joins `children` before it is ready, so that `stop`
+        cleans it up if it never gets there."""
+        assert self.log_dir is not None
+        child = spawn(
+            name, kind, edgetier_argv(args), self.log_dir / f"{name}.log", edgetier_env(self.token)
+        )
+        self.children.append(child)
+        return await_listening(child)
+
+    def _start_orchestrator(self) -> None:
+        args = orchestrator_args(self.config, self.port, self.sd_dir)
+        self._spawn_local("orchestrator", "orchestrator", args)
+
+    def _wait_for_nodes(self) -> None:
+        expected = self.config.node_count
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with OrchestratorClient(self.address, timeout_s=5.0) as client:
+            while True:
+                nodes = client.nodes()
+                if sum(n["state"] == "up" for n in nodes) >= expected:
+                    return
+                if time.monotonic() > deadline:
+                    raise LaunchError(f"only {len(nodes)} of {expected} nodes registered in time")
+                dead = self.exited()
+                if dead is not None:
+                    raise LaunchError(f"{dead.kind} {dead.name} exited (log {dead.log})")
+                time.sleep(0.2)
+
+
+def orchestrator_args(config: StackConfig, port: int | None, sd_dir: Path | None) -> list[str]:
+    """The `edgetier orchestrator ...` arguments of `config` (`port` overrides its port)."""
+    o = config.orchestrator
+    args = [
+        "orchestrator",
+        "--host",
+        config.host,
+        "--port",
+        str(o.port if port is None else port),
+        "--metrics-port",
+        str(o.metrics_port),
+        "--policy",
+        o.policy,
+        "--time-scale",
+        str(config.time_scale),
+    ]
+    if sd_dir is not None:
+        args += ["--sd-dir", str(sd_dir)]
+    return args
+
+
+def agent_args(agent: AgentConfig, orchestrator: str, time_scale: float, host: str) -> list[str]:
+    """The `edgetier agent ...` arguments that start `agent` against `orchestrator`."""
+    return [
+        "agent",
+        "--name",
+        agent.name,
+        "--tier",
+        agent.tier,
+        "--hardware",
+        agent.hardware,
+        "--nodes",
+        str(agent.nodes),
+        "--models",
+        ",".join(f"{m}:{p}" for m, p in agent.models.items()),
+        "--queue-capacity",
+        str(agent.queue_capacity),
+        "--max-batch",
+        str(agent.max_batch),
+        "--time-scale",
+        str(time_scale),
+        "--host",
+        host,
+        "--orchestrator",
+        orchestrator,
+    ]
