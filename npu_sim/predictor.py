@@ -70,6 +70,7 @@ class Predictor:
     catalog: Catalog
     factors: dict[str, PhaseFactors]
     _costs: dict[tuple[str, str, str], Costs] = field(default_factory=dict, repr=False)
+    _tables: dict[tuple, dict[str, Costs]] = field(default_factory=dict, repr=False)
 
     def costs(self, hardware: str, model: str, precision: str) -> Costs:
         """Phase costs of a triple (memoised: engines ask on every request); raises
@@ -86,6 +87,16 @@ class Predictor:
             )
             self._costs[key] = found
         return found
+
+    def costs_table(self, hardware: str, models: dict[str, str]) -> dict[str, Costs]:
+        """{model: Costs} for a node serving `models` (id -> precision) on `hardware`; one
+        shared dict per distinct node kind, so ten thousand identical nodes hold one table
+        (less memory, and the table stays in cache). Read-only by convention."""
+        key = (hardware, *models.items())
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = {m: self.costs(hardware, m, p) for m, p in models.items()}
+        return table
 
     def predict(
         self,
