@@ -40,11 +40,11 @@ from deploy.processes import (
     spawn,
 )
 from deploy.stack import Stack, agent_args
+from edgetier.net import WILDCARD_HOSTS
 
 LOCAL = "local"
 """`ray_address` meaning: start a Ray on this machine offering every resource the agents need."""
 NAMESPACE = "edgetier"
-WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
 CALL_TIMEOUT_S = 10.0
 
 

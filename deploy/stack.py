@@ -33,6 +33,7 @@ from deploy.processes import (
     spawn,
     stop_members,
 )
+from edgetier.tls import TlsConfig
 from orchestrator.client import OrchestratorClient
 from orchestrator.server import DEFAULT_AGENT_TOKEN
 
@@ -52,6 +53,7 @@ class Stack(ABC):
     log_dir: Path | None = None  # children's logs (default: a new temporary folder)
     token: str = DEFAULT_AGENT_TOKEN
     prometheus_port: int | None = None  # start a local Prometheus on it (0: any free port)
+    tls: TlsConfig | None = None  # every process serves and dials TLS with these files
     children: list[Member] = field(default_factory=list)
 
     @property
@@ -152,13 +154,14 @@ class Stack(ABC):
         return await_listening(child)
 
     def _start_orchestrator(self) -> None:
-        args = orchestrator_args(self.config, self.port, self.sd_dir)
+        args = orchestrator_args(self.config, self.port, self.sd_dir, self.tls)
         self._spawn_local("orchestrator", "orchestrator", args)
 
     def _wait_for_nodes(self) -> None:
         expected = self.config.node_count
         deadline = time.monotonic() + READY_TIMEOUT_S
-        with OrchestratorClient(self.address, timeout_s=5.0) as client:
+        ca = self.tls.ca if self.tls is not None else None
+        with OrchestratorClient(self.address, timeout_s=5.0, tls_ca=ca) as client:
             while True:
                 nodes = client.nodes()
                 if sum(n["state"] == "up" for n in nodes) >= expected:
@@ -171,7 +174,9 @@ class Stack(ABC):
                 time.sleep(0.2)
 
 
-def orchestrator_args(config: StackConfig, port: int | None, sd_dir: Path | None) -> list[str]:
+def orchestrator_args(
+    config: StackConfig, port: int | None, sd_dir: Path | None, tls: TlsConfig | None = None
+) -> list[str]:
     """The `edgetier orchestrator ...` arguments of `config` (`port` overrides its port)."""
     o = config.orchestrator
     args = [
@@ -189,10 +194,16 @@ def orchestrator_args(config: StackConfig, port: int | None, sd_dir: Path | None
     ]
     if sd_dir is not None:
         args += ["--sd-dir", str(sd_dir)]
-    return args
+    return args + (tls.args() if tls is not None else [])
 
 
-def agent_args(agent: AgentConfig, orchestrator: str, time_scale: float, host: str) -> list[str]:
+def agent_args(
+    agent: AgentConfig,
+    orchestrator: str,
+    time_scale: float,
+    host: str,
+    tls: TlsConfig | None = None,
+) -> list[str]:
     """The `edgetier agent ...` arguments that start `agent` against `orchestrator`."""
     return [
         "agent",
@@ -216,4 +227,5 @@ def agent_args(agent: AgentConfig, orchestrator: str, time_scale: float, host: s
         host,
         "--orchestrator",
         orchestrator,
+        *(tls.args() if tls is not None else []),
     ]

@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import signal
-import socket
 from typing import Any
 
 import grpc
@@ -30,6 +29,7 @@ from device_agent.metrics import AgentMetrics, loop_bound
 from device_agent.registration import Registrar
 from device_agent.servicer import DeviceAgentServicer
 from edgetier.metrics_http import MetricsHTTPServer
+from edgetier.net import advertised_host, host_port
 from edgetier.rpc import add_servicer
 from edgetier.tls import add_port
 from edgetier.v1 import agent_pb2, common_pb2
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["DeviceAgent"].full_name
 # After the nodes have drained, how long the handlers get to send the last replies.
 REPLY_GRACE_S = 1.0
-_WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
 
 
 class AgentStartError(RuntimeError):
@@ -48,16 +47,6 @@ class AgentStartError(RuntimeError):
     def __init__(self, flag: str, message: str) -> None:
         super().__init__(message)
         self.flag = flag
-
-
-def host_port(host: str, port: int) -> str:
-    """`host:port`, with an IPv6 literal in brackets."""
-    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-
-
-def advertised_host(host: str) -> str:
-    """The host others should dial: the bound one, or this machine's name for a wildcard."""
-    return socket.gethostname() if host in _WILDCARDS else host
 
 
 class AgentServer:

@@ -47,6 +47,11 @@ class TlsConfig:
             if path is not None and not path.is_file():
                 raise TlsError(flag, f"no such file: {path}")
 
+    def args(self) -> list[str]:
+        """The same configuration as command-line flags (for the processes a launcher starts)."""
+        flags = (("--tls-cert", self.cert), ("--tls-key", self.key), ("--tls-ca", self.ca))
+        return [part for flag, path in flags if path is not None for part in (flag, str(path))]
+
     @property
     def serves_tls(self) -> bool:
         return self.cert is not None

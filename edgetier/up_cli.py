@@ -24,6 +24,7 @@ from deploy.stack import Stack
 from device_agent.config import DEFAULT_TOKEN, TOKEN_ENV, default_token
 from edgetier.argtypes import non_negative_float, port
 from edgetier.output import console, print_json, print_table
+from edgetier.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.datafile import DataFileError
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -79,6 +80,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         action="store_true",
         help="print the endpoints as one JSON line instead of a table",
     )
+    add_tls_arguments(up)
     up.set_defaults(handler=_up)
 
 
@@ -105,7 +107,20 @@ def _up(args: argparse.Namespace) -> int:
             f"anyone who can reach it can register agents: set {TOKEN_ENV}",
             file=sys.stderr,
         )
+    try:
+        tls = tls_from_args(args)
+    except TlsError as exc:
+        print(f"edgetier up: {exc}", file=sys.stderr)
+        return 2
+    if tls is not None and args.ray is not None:
+        print(
+            "edgetier up: TLS flags with --ray are not supported (the certificate files "
+            "would have to be on every Ray node)",
+            file=sys.stderr,
+        )
+        return 2
     options: dict[str, Any] = {
+        "tls": tls,
         "token": token,
         "port": args.port,
         "sd_dir": args.sd_dir,

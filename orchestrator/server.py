@@ -17,6 +17,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from edgetier.metrics_http import MetricsHTTPServer
+from edgetier.net import advertised_host, host_port
 from edgetier.rpc import add_servicer
 from edgetier.tls import TlsConfig, add_port
 from edgetier.v1 import orchestrator_pb2
@@ -124,11 +125,12 @@ class OrchestratorServer:
         port = add_port(self.server, f"{s.host}:{s.port}", s.tls, require_client_auth=False)
         if port == 0:
             raise OSError(f"cannot listen on {s.host}:{s.port}")
-        self.grpc_address = f"{s.host}:{port}"
+        host = advertised_host(s.host)
+        self.grpc_address = host_port(host, port)
         self._http = MetricsHTTPServer(s.host, s.metrics_port, self.metrics.registry)
         metrics_port = self._http.port
-        self.metrics_url = f"http://{s.host}:{metrics_port}/metrics"
-        self.registry.orchestrator_metrics = f"{s.host}:{metrics_port}"
+        self.metrics_url = f"http://{host_port(host, metrics_port)}/metrics"
+        self.registry.orchestrator_metrics = host_port(host, metrics_port)
         self.registry.write_targets()
         await self.server.start()
         for service in ("", SERVICE):

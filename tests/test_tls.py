@@ -18,9 +18,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from deploy.local import first_json_line
+from deploy.local import LocalStack, first_json_line
+from edgetier.tls import TlsConfig
 from edgetier.v1 import agent_pb2, agent_pb2_grpc
 from orchestrator.client import OrchestratorClient
+from tests.live import small_stack
 from tests.test_faults import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -202,3 +204,18 @@ def test_bad_tls_flags_are_named(tmp_path: Path) -> None:
             timeout=60,
         )
         assert done.returncode == 2 and flag in done.stderr, done.stderr
+
+
+def test_edgetier_up_runs_the_whole_stack_over_tls(tmp_path: Path) -> None:
+    """One certificate for every process of a local stack (`edgetier up --tls-*`)."""
+    make_pki(tmp_path, ["node"])
+    tls = TlsConfig(tmp_path / "node.pem", tmp_path / "node.key", tmp_path / "ca.pem")
+    with (
+        LocalStack(small_stack(time_scale=0.0), port=0, log_dir=tmp_path / "logs", tls=tls) as s,
+        OrchestratorClient(s.address, timeout_s=30, tls_ca=tmp_path / "ca.pem") as client,
+    ):
+        assert client.infer("llama3.1-70b", prompt_tokens=8, max_tokens=2)["tier"] == "cloud"
+        assert (
+            client.infer("qwen2.5-0.5b", prompt_tokens=8, max_tokens=2, client_node="dev-0")["tier"]
+            == "device"
+        )
