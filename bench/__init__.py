@@ -14,6 +14,8 @@ BENCHMARKS: dict[str, str] = {
     "energy": "bench.energy",
     "overhead": "bench.overhead",
     "chaos": "bench.chaos",
+    "fleetsim": "bench.fleetsim",
+    "policies": "bench.policies",
 }
 
 

@@ -17,6 +17,7 @@ from edgetier import (
     demo_cli,
     npu_cli,
     orchestrator_cli,
+    sim_cli,
     up_cli,
 )
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         npu_cli,
         orchestrator_cli,
         bench_cli,
+        sim_cli,
         dashboards_cli,
         agent_cli,
     ):

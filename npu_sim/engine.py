@@ -27,6 +27,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Literal
 
+from npu_sim.fastinit import fast_init
 from npu_sim.models import LLM
 from npu_sim.perf import Costs
 from npu_sim.predictor import Predictor
@@ -36,6 +37,7 @@ DEFAULT_QUEUE_CAPACITY = 16
 DEFAULT_MAX_BATCH = 32
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Job:
     """A request as a node sees it. Vision models ignore the token counts (one image)."""
@@ -54,12 +56,14 @@ class Rejection:
     detail: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FirstToken:
     job_id: str
     time: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Finished:
     """A job's outcome: when it was submitted, started, produced its first token and ended."""
@@ -185,8 +189,8 @@ class NodeEngine:
                 "bad_request",
                 f"{context} tokens exceed {model.id}'s context of {model.max_context}",
             )
-        need = costs.memory(context)
-        if not need.fits:
+        if not costs.fits(context):
+            need = costs.memory(context)
             return Rejection("does_not_fit", f"{model.id} on {self.hardware.id}: {need.explain()}")
         return None
 

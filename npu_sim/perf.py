@@ -94,6 +94,11 @@ class Costs:
         """Memory one request of `context_tokens` tokens (prompt + output) needs here."""
         return memory_need(self.hardware, self.model, self.precision, context_tokens)
 
+    @functools.lru_cache(maxsize=16384)  # noqa: B019 (engines check every request)
+    def fits(self, context_tokens: int) -> bool:
+        """Whether one request of `context_tokens` tokens fits in memory here."""
+        return self.memory(context_tokens).fits
+
     def _power(self, seconds: float, flops: float, bytes_read: float) -> float:
         return power_w(
             self.hardware,
@@ -131,7 +136,7 @@ class Costs:
         seconds = max(memory_s, compute_s) + self.factors.decode.overhead
         return Phase(seconds, self._power(seconds, flops, bytes_read))
 
-    @functools.lru_cache(maxsize=16384)  # noqa: B019 (Costs live as long as their Predictor)
+    @functools.lru_cache(maxsize=1 << 16)  # noqa: B019 (Costs live as long as their Predictor)
     def serve(self, prompt_tokens: int, output_tokens: int, batch: int = 1) -> Service:
         """`batch` identical requests served together from an idle chip: prefill, then
         output_tokens - 1 decode steps (prefill yields the first token), each step taken at

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from npu_sim.fastinit import fast_init
 from npu_sim.hardware import Hardware
 from npu_sim.models import Model
 from npu_sim.predictor import Predictor
@@ -23,6 +24,7 @@ SLOWDOWN_WEIGHT = 0.3
 MIN_SLOWDOWN, MAX_SLOWDOWN = 0.5, 100.0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Request:
     """An inference request as policies see it. `origin` is the client's device node, if known;
@@ -69,6 +71,7 @@ class NodeState:
         return (self.in_flight + 1) * self.slowdown / (self.queue_capacity + self.max_batch)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Estimate:
     """Predicted end-to-end cost of serving a request on a node, network included."""
@@ -207,7 +210,7 @@ class Cluster:
         node's in-flight work (each ahead costs about one service time; a batching node
         overlaps up to max_batch of them), then the service itself."""
         model_id = model or request.model
-        key = (
+        key = (  # _static_for, inlined: policies estimate several nodes per decision
             node.tier,
             node.hardware.id,
             model_id,
@@ -234,8 +237,7 @@ class Cluster:
     def observe(self, node: NodeState, request: Request, model: str, service_s: float) -> None:
         """Learn the node's slowdown from a served request: an exponentially weighted mean
         of observed over predicted service time (npu_sim's prediction for it alone)."""
-        costs = self.predictor.costs(node.hardware.id, model, node.models[model])
-        predicted = costs.serve(request.prompt_tokens, request.output_tokens).latency_s
+        predicted = self._static_for(node, request, model)[2]  # Costs.serve(...).latency_s
         if predicted > 0 and service_s > 0:
             ratio = service_s / predicted
             slowdown = node.slowdown + SLOWDOWN_WEIGHT * (ratio - node.slowdown)
@@ -245,6 +247,27 @@ class Cluster:
         """A request on the node ran past several times its prediction: double its slowdown,
         so latency-aware policies move away from it before the next reply says by how much."""
         node.slowdown = min(MAX_SLOWDOWN, node.slowdown * 2)
+
+    def _static_for(
+        self, node: NodeState, request: Request, model_id: str
+    ) -> tuple[float, float, float, float]:
+        """(network seconds, service TTFT, service latency, service + network joules) of the
+        request alone on a node like `node`, memoised."""
+        key = (
+            node.tier,
+            node.hardware.id,
+            model_id,
+            node.models[model_id],
+            request.prompt_tokens,
+            request.output_tokens,
+        )
+        if self._static_network is not self.network:
+            self._static.clear()
+            self._static_network = self.network
+        static = self._static.get(key)
+        if static is None:
+            static = self._static_cost(key)
+        return static
 
     def _static_cost(self, key: tuple) -> tuple[float, float, float, float]:
         """(network seconds, service TTFT, service latency, service + network joules)."""

@@ -11,12 +11,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from npu_sim.fastinit import fast_init
 from npu_sim.models import Model
 from orchestrator.cluster import Request
 from orchestrator.network import NetworkModel, Tier
 from orchestrator.policy.base import Plan, Step
 
+#: An attempt may take this many times its predicted latency before the router gives up on the
+#: node and escalates (reason "timeout"), but never less than a floor (the orchestrator's
+#: setting). Here, in the core, so the live router and fleetsim give up at the same point.
+ATTEMPT_FACTOR = 4.0
 
+
+def attempt_limit_s(predicted_s: float, floor_s: float) -> float:
+    """How long one attempt may take (modelled seconds) before the router gives up on it."""
+    return max(floor_s, ATTEMPT_FACTOR * predicted_s)
+
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Escalation:
     """One move along the path: away from `from_tier` (to `to_tier`, None if nowhere)."""
@@ -27,6 +39,7 @@ class Escalation:
     from_node: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NodeResult:
     """What a node reports for a request it served (modelled seconds since it accepted it)."""
@@ -37,6 +50,7 @@ class NodeResult:
     output_tokens: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The one final answer to a request."""
@@ -71,7 +85,7 @@ class Outcome:
         return "resource_exhausted" if self.exhausted else "unavailable"
 
 
-@dataclass
+@dataclass(slots=True)  # one per request: fleetsim makes millions
 class Escalator:
     """Walks a plan step by step; call `next_step`, then `refused` or `answered` for it."""
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from pydantic import NonNegativeFloat, PositiveFloat
 
+from npu_sim.fastinit import fast_init
 from npu_sim.hardware import TIERS, Tier
 from npu_sim.models import LLM, Model
 
@@ -54,6 +55,7 @@ class Link:
         return self.bandwidth_mbit_s * 1e6 / 8
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Transfer:
     seconds: float

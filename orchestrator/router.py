@@ -16,7 +16,7 @@ import grpc
 
 from edgetier.v1 import agent_pb2
 from orchestrator.cluster import Cluster, Request
-from orchestrator.escalation import Escalator, NodeResult, Outcome
+from orchestrator.escalation import ATTEMPT_FACTOR, Escalator, NodeResult, Outcome
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.policy import POLICIES, Policy, make_policy
 from orchestrator.policy.base import Step
@@ -32,9 +32,6 @@ REFUSALS = {
     grpc.StatusCode.CANCELLED: "unavailable",
 }
 REMEMBERED_OUTCOMES = 10_000
-#: An attempt may take this many times its predicted latency (real time: scaled) before the
-#: router gives up on the node and escalates (reason "timeout"), but never less than the floor.
-ATTEMPT_FACTOR = 4.0
 
 TokenSink = Callable[[int, float], Awaitable[None]]
 

@@ -13,10 +13,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
+from npu_sim.fastinit import fast_init
 from orchestrator.cluster import ClusterView, Request
 from orchestrator.network import Tier
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Step:
     """One tier of a plan: try `node` with `model`, or (when `skip` is set) pass over the tier.

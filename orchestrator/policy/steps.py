@@ -17,15 +17,25 @@ def tier_step(
     On the device tier a request with an origin can only run on its own device; without one,
     any device serving the model will do. Elsewhere: the less loaded of two sampled nodes.
     """
+    return tier_choice(view, request, tier, model, rng)[0]
+
+
+def tier_choice(
+    view: ClusterView, request: Request, tier: Tier, model: str, rng: random.Random
+) -> tuple[Step, NodeState | None]:
+    """`tier_step` and the node it chose (None if none), so that callers estimating the step
+    need not look the node up again (fleetsim makes millions of decisions)."""
     if tier == "device" and request.origin is not None:
         origin = view.node(request.origin)
         if origin is None or model not in origin.models:
-            return _none(view, tier, model)
+            return _none(view, tier, model), None
         if not origin.up:
-            return Step(tier, model, skip="unavailable")
-        return _checked(tier, model, origin)
+            return Step(tier, model, skip="unavailable"), None
+        return _checked(tier, model, origin), origin
     node = least_loaded_of_two(view.serving(tier, model), rng)
-    return _none(view, tier, model) if node is None else _checked(tier, model, node)
+    if node is None:
+        return _none(view, tier, model), None
+    return _checked(tier, model, node), node
 
 
 def _none(view: ClusterView, tier: Tier, model: str) -> Step:
@@ -34,7 +44,7 @@ def _none(view: ClusterView, tier: Tier, model: str) -> Step:
 
 
 def _checked(tier: Tier, model: str, node: NodeState) -> Step:
-    if node.full:
+    if node.in_flight >= node.queue_capacity + node.max_batch:  # node.full, inlined
         return Step(tier, model, node=node.id, skip="queue_full")
     return Step(tier, model, node=node.id)
 
@@ -50,13 +60,13 @@ def escalating(
     """Nearest tier first, escalating outwards; a tier predicted to miss the SLO is passed over
     (`slo_miss`) unless no later tier can take the request."""
     model = model or request.model
-    steps = [tier_step(view, request, tier, model, rng) for tier in tiers_in_use(view)]
+    choices = [tier_choice(view, request, tier, model, rng) for tier in tiers_in_use(view)]
+    steps = [step for step, _ in choices]
     if request.slo_s is None:
         return tuple(steps)
     runnable = [i for i, step in enumerate(steps) if step.skip is None]
     for i in runnable[:-1]:
-        step = steps[i]
-        node = view.node(step.node)  # type: ignore[arg-type]
+        step, node = choices[i]
         if node is not None and view.estimate(node, request, model).latency_s > request.slo_s:
             steps[i] = Step(step.tier, model, node=step.node, skip="slo_miss")
     return tuple(steps)
@@ -68,8 +78,7 @@ def runnable_steps(
     """One runnable step per tier with the node it names (skipped tiers left out)."""
     found = []
     for tier in tiers_in_use(view):
-        step = tier_step(view, request, tier, request.model, rng)
-        node = view.node(step.node) if step.node is not None and step.skip is None else None
-        if node is not None:
+        step, node = tier_choice(view, request, tier, request.model, rng)
+        if node is not None and step.skip is None:
             found.append((step, node))
     return found

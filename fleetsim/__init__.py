@@ -1,0 +1,9 @@
+"""fleetsim: policy experiments on offloading, at fleet scale, in virtual time.
+
+A scenario (fleetsim.scenario) and a workload (fleetsim.workload) go into the discrete-event
+driver (fleetsim.simulator), which runs the live platform's own policies, Escalator, network
+model and node engines; outcomes stream out as records (fleetsim.records) into summaries
+(fleetsim.summary) beside an offline lower bound (fleetsim.oracle), plots (fleetsim.plots) and
+parameter sweeps (fleetsim.sweep). `fleetsim.runner.run_scenario` ties them together; the
+command line is `edgetier sim` (edgetier/sim_cli.py). See docs/fleetsim.md.
+"""

@@ -1,0 +1,164 @@
+"""PNG plots of a run, drawn from the summaries (histograms and counters), never from the records.
+
+- latency_cdf.png: end-to-end latency CDF per policy (log scale), SLOs marked;
+- energy_vs_slo.png: joules per request against SLO attainment, one point per policy, with the
+  oracle's lower-bound curve E*(k): the distance from a point down to the curve is what a
+  better policy could still save at that attainment;
+- tier_mix.png: where each policy served its requests (shares, dropped included);
+- load_over_time.png: requests per second arriving, and served on each tier, per policy.
+
+matplotlib's object API (Figure, no pyplot): no global state, no display needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from fleetsim.oracle import Oracle
+from fleetsim.summary import PolicyStats
+from orchestrator.network import TIERS
+
+TIER_COLOURS = {"device": "#4c9f70", "edge": "#e0a030", "cloud": "#4a78c2", "dropped": "#c44e52"}
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def latency_cdf(
+    path: Path, stats: Sequence[PolicyStats], oracle: PolicyStats, slos: Sequence[float]
+) -> Path:
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
+    for item in [*stats, oracle]:
+        edges, fraction = item.latency.cdf()
+        if edges.size:
+            style = "--" if item is oracle else "-"
+            ax.step(edges, fraction, where="post", linestyle=style, label=item.policy)
+    for slo in sorted(set(slos)):
+        ax.axvline(slo, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("end-to-end latency (s)")
+    ax.set_ylabel("fraction of served requests")
+    ax.set_title("Latency CDF per policy (dotted: SLOs)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def energy_vs_slo(
+    path: Path,
+    stats: Sequence[PolicyStats],
+    oracle_stats: PolicyStats,
+    oracle: Oracle,
+    unbatched: PolicyStats | None = None,
+) -> Path:
+    fig = Figure(figsize=(8, 5.5))
+    ax = fig.subplots()
+    n = max(oracle.requests, 1)
+    low, high = oracle.free_met, oracle.max_met
+    if high > low:
+        ks = np.unique(np.linspace(low, high, 200).astype(int))
+        joules = [oracle.joules_at(int(k)) for k in ks]
+        ax.plot(ks / n, joules, color="black", linewidth=1, label="oracle lower bound E*(k)")
+    ranked = sorted(stats, key=lambda s: (s.attainment, s.joules_per_request))
+    for i, item in enumerate(ranked):
+        ax.scatter(item.attainment, item.joules_per_request, s=40, zorder=3)
+        ax.annotate(
+            item.policy,
+            (item.attainment, item.joules_per_request),
+            textcoords="offset points",
+            # staggered: policies often sit close together
+            xytext=(-8 if item.attainment > 0.5 else 8, 8 + 11 * (i % 4)),
+            ha="right" if item.attainment > 0.5 else "left",
+            fontsize="small",
+        )
+    ax.scatter(
+        oracle_stats.attainment,
+        oracle_stats.joules_per_request,
+        marker="*",
+        s=140,
+        color="black",
+        zorder=4,
+        label="oracle at the best attainment",
+    )
+    if unbatched is not None:
+        ax.scatter(
+            unbatched.attainment,
+            unbatched.joules_per_request,
+            marker="x",
+            s=70,
+            color="black",
+            zorder=4,
+            label="oracle, nothing batched (not a bound)",
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("SLO attainment")
+    ax.set_ylabel("joules per request (log)")
+    ax.set_title("Energy against SLO attainment (down and right is better)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small", loc="center left")
+    return _save(fig, path)
+
+
+def tier_mix(path: Path, stats: Sequence[PolicyStats]) -> Path:
+    fig = Figure(figsize=(8, 0.6 * len(stats) + 1.6))
+    ax = fig.subplots()
+    names = [item.policy for item in stats]
+    left = np.zeros(len(stats))
+    for i, tier in enumerate([*TIERS, "dropped"]):
+        shares = np.array([item.tiers[i] / max(item.requests, 1) for item in stats])
+        ax.barh(names, shares, left=left, color=TIER_COLOURS[tier], label=tier)
+        left += shares
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of requests")
+    ax.set_title("Where requests were served")
+    ax.legend(ncol=4, fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.08))
+    return _save(fig, path)
+
+
+def load_over_time(path: Path, stats: Sequence[PolicyStats]) -> Path:
+    fig = Figure(figsize=(9, 8))
+    axes = fig.subplots(len(TIERS) + 1, 1, sharex=True)
+    if not stats:
+        return _save(fig, path)
+    first = stats[0]
+    bin_s = first.bin_s
+    t = (np.arange(first.load.shape[0]) + 0.5) * bin_s
+    axes[0].plot(t, first.load.sum(axis=1) / bin_s, color="black")
+    axes[0].set_ylabel("arriving /s")
+    axes[0].set_title("Load over time (by arrival time)")
+    for i, tier in enumerate(TIERS):
+        ax = axes[i + 1]
+        for item in stats:
+            ax.plot(t, item.load[:, i] / bin_s, label=item.policy, linewidth=1)
+        ax.set_ylabel(f"{tier} /s")
+        ax.grid(True, alpha=0.3)
+    axes[1].legend(fontsize="x-small", ncol=2)
+    axes[-1].set_xlabel("virtual time (s)")
+    return _save(fig, path)
+
+
+def write_all(
+    out_dir: Path,
+    stats: Sequence[PolicyStats],
+    oracle_stats: PolicyStats,
+    oracle: Oracle,
+    slos: Sequence[float],
+    unbatched: PolicyStats | None = None,
+) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    oracles = [oracle_stats] if unbatched is None else [oracle_stats, unbatched]
+    return [
+        latency_cdf(out_dir / "latency_cdf.png", stats, oracle_stats, slos),
+        energy_vs_slo(out_dir / "energy_vs_slo.png", stats, oracle_stats, oracle, unbatched),
+        tier_mix(out_dir / "tier_mix.png", [*stats, *oracles]),
+        load_over_time(out_dir / "load_over_time.png", stats),
+    ]

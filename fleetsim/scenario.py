@@ -1,0 +1,336 @@
+"""Scenarios: the fleet, its links, its traffic, its SLOs and the policies to compare, as YAML.
+
+A scenario file is validated into the frozen dataclasses below by pydantic, through
+`npu_sim.datafile`, so a typo reads "scenarios/city.yaml:14: topology.phone.hardware: unknown
+hardware 'ax630'; valid: ...", not a traceback. Names (hardware, models, precisions, policies)
+are checked against the same catalogs and registry the live platform uses; names that refer to
+another part of the file (an outage's group, the device group requests come from) are checked
+after the schema, with the same file:line: field form.
+
+A group is one kind of node, like one agent of the live stack: its nodes are `<group>-<i>`, as
+the live agents name theirs, so a scenario can be run both ways and compared node by node.
+
+`load_scenario(path, overrides)` applies `--param path=value` overrides (fleetsim.sweep) to the
+YAML data before validation, so an override is validated like a hand edit.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import AfterValidator, NonNegativeFloat, PositiveFloat, PositiveInt
+
+from npu_sim import datafile
+from npu_sim.catalog import UnknownNameError, default_catalog
+from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
+from npu_sim.models import LLM
+from orchestrator.network import NetworkModel, Tier
+from orchestrator.policy import POLICIES
+
+#: Tasks an SLO may be given for, besides single model ids ("llm" covers every LLM).
+TASKS = ("llm", "detection", "classification", "embedding")
+
+
+def _known(kind: str) -> Any:
+    def check(name: str) -> str:
+        catalog = default_catalog()
+        try:
+            getattr(catalog, kind)(name)
+        except UnknownNameError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+
+    return AfterValidator(check)
+
+
+def _policy(name: str) -> str:
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; valid: {', '.join(sorted(POLICIES))}")
+    return name
+
+
+def _slo_key(name: str) -> str:
+    if name not in TASKS and name not in default_catalog().models_by_id:
+        raise ValueError(f"{name!r} is neither a model id nor a task ({', '.join(TASKS)})")
+    return name
+
+
+HardwareId = Annotated[str, _known("hardware")]
+ModelId = Annotated[str, _known("model")]
+PrecisionId = Annotated[str, _known("precision")]
+PolicyName = Annotated[str, AfterValidator(_policy)]
+SloKey = Annotated[str, AfterValidator(_slo_key)]
+GroupName = Annotated[str, pydantic.Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+Weight = Annotated[float, pydantic.Field(gt=0)]
+
+
+@dataclass(frozen=True)
+class Group:
+    """`nodes` identical nodes (one live agent): chip, resident models (model: precision),
+    queue bound and batch size, as the live agents take them."""
+
+    tier: Tier
+    hardware: HardwareId
+    models: dict[ModelId, PrecisionId]
+    nodes: PositiveInt = 1
+    queue_capacity: PositiveInt = DEFAULT_QUEUE_CAPACITY
+    max_batch: PositiveInt = DEFAULT_MAX_BATCH
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ValueError("models: at least one model is required")
+        catalog = default_catalog()
+        hardware = catalog.hardware(self.hardware)
+        for model, precision in self.models.items():
+            if hardware.compute_rate(catalog.precision(precision)) is None:
+                raise ValueError(
+                    f"models.{model}: {self.hardware} has no compute rate for {precision}"
+                )
+
+    def node_ids(self, name: str) -> list[str]:
+        return [f"{name}-{i}" for i in range(self.nodes)]
+
+
+@dataclass(frozen=True)
+class LinkOverride:
+    """Fields to change in orchestrator.network's default link to a tier (others kept)."""
+
+    rtt_s: NonNegativeFloat | None = None
+    bandwidth_mbit_s: PositiveFloat | None = None
+    joules_per_byte: NonNegativeFloat | None = None
+
+
+@dataclass(frozen=True)
+class LogNormal:
+    """Token counts whose logarithm is normal: median and sigma of the underlying normal."""
+
+    median: PositiveFloat
+    sigma: NonNegativeFloat
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A token-count distribution: exactly one of `constant`, `uniform: [low, high]`
+    (inclusive) or `lognormal`; draws are clipped to [1, max]."""
+
+    constant: PositiveInt | None = None
+    uniform: tuple[PositiveInt, PositiveInt] | None = None
+    lognormal: LogNormal | None = None
+    max: PositiveInt = 1_000_000
+
+    def __post_init__(self) -> None:
+        given = [f.name for f in fields(self) if f.name != "max" and getattr(self, f.name)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of constant, uniform or lognormal")
+        if self.uniform is not None and self.uniform[0] > self.uniform[1]:
+            raise ValueError("uniform: low must not exceed high")
+
+
+TokenSpec = PositiveInt | Tokens
+
+
+def as_tokens(spec: TokenSpec) -> Tokens:
+    return Tokens(constant=spec) if isinstance(spec, int) else spec
+
+
+@dataclass(frozen=True)
+class MixEntry:
+    """One kind of request in a synthetic mix: a model, its share, its token counts (vision
+    models take one image: their token counts are ignored)."""
+
+    model: ModelId
+    weight: Weight = 1.0
+    prompt_tokens: TokenSpec = 128
+    output_tokens: TokenSpec = 128
+
+
+DeviceMapping = Literal["uniform", "round-robin"]
+
+
+@dataclass(frozen=True)
+class Poisson:
+    """Poisson arrivals at `rate_per_s`, each request drawn from `mix`; runs until the
+    scenario's `duration_s` or `requests` requests, whichever comes first."""
+
+    rate_per_s: PositiveFloat
+    mix: Annotated[list[MixEntry], pydantic.Field(min_length=1)]
+    kind: Literal["poisson"] = "poisson"
+    requests: PositiveInt | None = None
+    devices: DeviceMapping = "uniform"
+    device_group: str | None = None
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Replay of a request trace in the Azure LLM 2023 format (TIMESTAMP, ContextTokens,
+    GeneratedTokens). `file` is looked up beside the scenario, then among the shipped traces
+    (fleetsim/data/traces). Time runs `speedup` times faster; each request gets a model from
+    the weighted `models` mix and a device (uniform random with the seed, or round-robin)."""
+
+    file: str
+    models: Annotated[dict[ModelId, Weight], pydantic.Field(min_length=1)]
+    kind: Literal["trace"] = "trace"
+    speedup: PositiveFloat = 1.0
+    cap_to_context: bool = True
+    requests: PositiveInt | None = None
+    devices: DeviceMapping = "uniform"
+    device_group: str | None = None
+
+
+Workload = Annotated[Poisson | Trace, pydantic.Field(discriminator="kind")]
+
+
+@dataclass(frozen=True)
+class Outage:
+    """Nodes down from `start_s` to `end_s` (a fault: requests on them fail, they come back
+    empty): every node of `group`, or of `tier`."""
+
+    start_s: NonNegativeFloat
+    end_s: NonNegativeFloat
+    kind: Literal["outage"] = "outage"
+    tier: Tier | None = None
+    group: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.end_s <= self.start_s:
+            raise ValueError("end_s must be after start_s")
+        if (self.tier is None) == (self.group is None):
+            raise ValueError("give exactly one of tier or group")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What fleetsim runs: see scenarios/*.yaml for commented examples."""
+
+    name: GroupName
+    topology: Annotated[dict[GroupName, Group], pydantic.Field(min_length=1)]
+    workload: Workload
+    policies: Annotated[list[PolicyName], pydantic.Field(min_length=1)] = field(
+        default_factory=lambda: list(POLICIES)
+    )
+    slo_s: dict[SloKey, PositiveFloat] = field(default_factory=dict)
+    slo_scale: PositiveFloat = 1.0
+    network: dict[Literal["edge", "cloud"], LinkOverride] = field(default_factory=dict)
+    duration_s: PositiveFloat | None = None
+    seed: int = 0
+    # The orchestrator's --attempt-timeout-floor: an attempt may take max(this, 4 x predicted)
+    # before the router gives up on the node ("timeout") and escalates.
+    attempt_floor_s: PositiveFloat = 2.0
+    events: list[Outage] = field(default_factory=list)
+    description: str = ""
+    base_dir: str = ""  # where relative file names resolve (set by load_scenario)
+
+    # -- derived ---------------------------------------------------------------------------
+
+    def network_model(self) -> NetworkModel:
+        """orchestrator.network's defaults with this scenario's overrides."""
+        links = dict(NetworkModel().links)
+        for tier, override in self.network.items():
+            changes = {k: v for k, v in vars(override).items() if v is not None}
+            links[tier] = replace(links[tier], **changes)
+        return NetworkModel(links=links)
+
+    def slo_for(self, model_id: str) -> float | None:
+        """The model's SLO (seconds, scaled): its own entry, else its task's, else None."""
+        model = default_catalog().model(model_id)
+        task = "llm" if isinstance(model, LLM) else model.task
+        slo = self.slo_s.get(model_id, self.slo_s.get(task))
+        return None if slo is None else slo * self.slo_scale
+
+    def device_ids(self, group: str | None = None) -> list[str]:
+        """Device node ids requests come from: every device group's, or one group's."""
+        return [
+            node
+            for name, spec in self.topology.items()
+            if spec.tier == "device" and (group is None or name == group)
+            for node in spec.node_ids(name)
+        ]
+
+    @property
+    def node_count(self) -> int:
+        return sum(group.nodes for group in self.topology.values())
+
+
+def references(scenario: Scenario) -> list[tuple[tuple[int | str, ...], str]]:
+    """Problems with names that point elsewhere in the file: (location, message)."""
+    problems: list[tuple[tuple[int | str, ...], str]] = []
+    groups = scenario.topology
+    device_group = scenario.workload.device_group
+    if device_group is not None and (
+        device_group not in groups or groups[device_group].tier != "device"
+    ):
+        devices = [n for n, g in groups.items() if g.tier == "device"]
+        problems.append(
+            (
+                ("workload", "device_group"),
+                f"no device group {device_group!r}; device groups: {', '.join(devices) or '-'}",
+            )
+        )
+    workload = scenario.workload
+    if isinstance(workload, Poisson) and workload.requests is None and scenario.duration_s is None:
+        problems.append(
+            (("workload", "requests"), "a Poisson workload needs requests or duration_s to end")
+        )
+    for i, event in enumerate(scenario.events):
+        if event.group is not None and event.group not in groups:
+            problems.append(
+                (("events", i, "group"), f"no group {event.group!r}; groups: {', '.join(groups)}")
+            )
+        if event.tier is not None and all(g.tier != event.tier for g in groups.values()):
+            problems.append((("events", i, "tier"), f"no group is on tier {event.tier!r}"))
+    return problems
+
+
+def parse_scenario(
+    data: Any, path: Path, node: Any = None, base_dir: Path | None = None
+) -> Scenario:
+    """Validate already-parsed YAML data (raises npu_sim.datafile.DataFileError)."""
+    scenario: Scenario = datafile.validate(path, data, node, Scenario)
+    problems = references(scenario)
+    if problems:
+        raise datafile.errors_at(path, node, problems)
+    return replace(scenario, base_dir=str(base_dir if base_dir is not None else path.parent))
+
+
+def load_scenario(path: Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Load, override (`{"topology.phone.nodes": 100}`) and validate a scenario file."""
+    data, node = datafile.parse_yaml(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return parse_scenario(data, path, node)
+
+
+def apply_overrides(data: Any, overrides: dict[str, Any]) -> Any:
+    """A deep copy of `data` with each dotted path set. Keys may contain dots (model ids such
+    as qwen2.5-0.5b): at each level the longest existing key that prefixes the rest wins, and
+    a rest that is a model id is one key."""
+    data = copy.deepcopy(data)
+    for path, value in overrides.items():
+        _set(data, path, value)
+    return data
+
+
+def _set(data: Any, path: str, value: Any) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"--param {path}: cannot set a field inside a non-mapping")
+    keys = sorted((k for k in data if isinstance(k, str)), key=len, reverse=True)
+    for key in keys:
+        if path == key:
+            data[key] = value
+            return
+        if path.startswith(key + "."):
+            child = data[key]
+            if child is None:
+                child = data[key] = {}
+            _set(child, path[len(key) + 1 :], value)
+            return
+    head, dot, rest = path.partition(".")
+    if not dot or path in default_catalog().models_by_id:
+        data[path] = value
+        return
+    data[head] = {}
+    _set(data[head], rest, value)

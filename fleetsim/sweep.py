@@ -1,0 +1,201 @@
+"""Parameter sweeps: a scenario run over a grid of overrides and seeds, locally or on Ray.
+
+    edgetier sim sweep scenarios/tiny.yaml --param topology.dev.nodes=3,6 \\
+        --param slo_scale=0.5,1,2 --param policy=device-first,energy-aware --seeds 3
+
+Each `--param PATH=v1,v2,...` sets a dotted path of the scenario file (values parsed as YAML
+scalars) before validation, so a bad value fails like a bad file; `policy` picks the policies
+instead. Every grid point x seed is one independent run (fleetsim.runner, no records, no plots):
+run one after another here, or as Ray remote tasks (`ray_address`: "local" starts a local
+Ray, anything else is passed to ray.init(address=...)). The rows of all runs, oracle rows
+included, go to one table (sweep.csv) with the parameters and seed as leading columns, and
+sweep.png plots attainment and joules per request against the first parameter.
+
+A run gets the scenario's YAML text, not its path, so a Ray worker on another machine needs
+only EdgeTier installed (and a trace that is shipped, or at the same path).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fleetsim.runner import run_scenario
+from fleetsim.scenario import apply_overrides, parse_scenario
+from fleetsim.summary import COLUMNS, cell
+
+POLICY_PARAMS = ("policy", "policies")
+
+
+@dataclass(frozen=True)
+class Param:
+    path: str
+    values: list[Any]
+
+
+def parse_param(text: str) -> Param:
+    """`path=v1,v2,...` (values read as YAML scalars: 3 -> int, 0.5 -> float, x -> str)."""
+    path, sep, values = text.partition("=")
+    if not sep or not path.strip() or not values.strip():
+        raise ValueError(f"--param {text!r}: expected PATH=VALUE[,VALUE...]")
+    return Param(path.strip(), [yaml.safe_load(v.strip()) for v in values.split(",")])
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of the grid."""
+
+    overrides: dict[str, Any]
+    policies: list[str] | None
+    seed: int
+
+
+@dataclass
+class Sweep:
+    scenario_text: str
+    scenario_path: str
+    params: list[Param]
+    seeds: list[int]
+    points: list[Point] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        names = [p.path for p in self.params if p.path not in POLICY_PARAMS]
+        return [*names, "seed", *COLUMNS]
+
+
+def plan(scenario_path: Path, params: list[Param], seeds: int = 1) -> Sweep:
+    """The grid, with every point validated here (errors name the file and field)."""
+    text = scenario_path.read_text(encoding="utf-8")
+    base = yaml.safe_load(text)
+    first_seed = base.get("seed", 0) if isinstance(base, dict) else 0
+    seed_list = [int(first_seed) + i for i in range(seeds)]
+    sweep = Sweep(text, str(scenario_path), params, seed_list)
+    policy_values: list[list[str] | None] = [None]
+    grid = [p for p in params if p.path not in POLICY_PARAMS]
+    for p in params:
+        if p.path in POLICY_PARAMS:
+            policy_values = [[str(v)] for v in p.values]
+    for combo in itertools.product(*(p.values for p in grid)):
+        overrides = {p.path: v for p, v in zip(grid, combo, strict=True)}
+        _load(text, str(scenario_path), overrides)  # validate now, not on a worker
+        for policies in policy_values:
+            for seed in seed_list:
+                sweep.points.append(Point(overrides, policies, seed))
+    return sweep
+
+
+def _load(text: str, path: str, overrides: dict[str, Any]) -> Any:
+    data = yaml.safe_load(text)
+    node = yaml.compose(text)
+    return parse_scenario(apply_overrides(data, overrides), Path(path), node)
+
+
+def run_point(text: str, path: str, point: Point) -> list[dict[str, Any]]:
+    """One grid point: the summary rows of its run, with the parameters and seed in front."""
+    scenario = _load(text, path, point.overrides)
+    result = run_scenario(scenario, None, point.policies, point.seed, plots=False, records=False)
+    return [{**point.overrides, "seed": point.seed, **row} for row in result.rows]
+
+
+def run_local(sweep: Sweep, progress: Callable[[int], None] | None = None) -> list[dict]:
+    rows: list[dict[str, Any]] = []
+    for point in sweep.points:
+        rows += run_point(sweep.scenario_text, sweep.scenario_path, point)
+        if progress is not None:
+            progress(1)
+    return rows
+
+
+def run_ray(
+    sweep: Sweep, address: str = "local", progress: Callable[[int], None] | None = None
+) -> list[dict]:
+    """Every point as a Ray remote task; uses a Ray already initialised by the caller, else
+    starts one (local) or connects (address) and shuts it down after."""
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(address="local", include_dashboard=False)
+        else:
+            ray.init(address=address)
+        started = True
+    try:
+        task = ray.remote(run_point)
+        pending = {
+            task.remote(sweep.scenario_text, sweep.scenario_path, point): i
+            for i, point in enumerate(sweep.points)
+        }
+        results: dict[int, list[dict[str, Any]]] = {}
+        waiting = list(pending)
+        while waiting:
+            done, waiting = ray.wait(waiting, num_returns=1)
+            for ref in done:
+                results[pending[ref]] = ray.get(ref)
+                if progress is not None:
+                    progress(1)
+        return [row for i in range(len(sweep.points)) for row in results[i]]
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def write_table(path: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> Path:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(sweep.columns)
+        for row in rows:
+            writer.writerow([cell(row.get(column)) for column in sweep.columns])
+    return path
+
+
+def plot(path: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> Path:
+    """Attainment and joules per request against the first parameter, one line per policy
+    (and per value of the other parameters), averaged over seeds."""
+    from matplotlib.figure import Figure
+
+    grid = [p.path for p in sweep.params if p.path not in POLICY_PARAMS]
+    x_name = grid[0] if grid else "seed"
+    others = grid[1:]
+    series: dict[str, dict[Any, list[tuple[float, float]]]] = {}
+    for row in rows:
+        label = row["policy"] + "".join(f", {k}={row[k]}" for k in others)
+        series.setdefault(label, {}).setdefault(row[x_name], []).append(
+            (row["slo_attainment"], row["joules_per_request"])
+        )
+    fig = Figure(figsize=(9, 7))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    xs = list(dict.fromkeys(row[x_name] for row in rows))
+    numeric = all(isinstance(x, int | float) for x in xs)
+    for label, points in series.items():
+        keys = [x for x in xs if x in points]
+        at = keys if numeric else [xs.index(x) for x in keys]
+        attainment = [sum(p[0] for p in points[x]) / len(points[x]) for x in keys]
+        joules = [sum(p[1] for p in points[x]) / len(points[x]) for x in keys]
+        style = "--" if label.startswith("oracle") else "-"
+        top.plot(at, attainment, style, marker="o", label=label)
+        bottom.plot(at, joules, style, marker="o", label=label)
+    if not numeric:
+        bottom.set_xticks(range(len(xs)), [str(x) for x in xs])
+    top.set_ylabel("SLO attainment")
+    bottom.set_ylabel("joules per request")
+    bottom.set_xlabel(x_name)
+    top.set_title(f"Sweep over {x_name} (mean of {len(sweep.seeds)} seed(s))")
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+    top.legend(fontsize="x-small", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+__all__ = ["Param", "Point", "Sweep", "parse_param", "plan", "run_local", "run_ray"]

@@ -1,0 +1,117 @@
+"""Live and simulated agree: the tiny scenario run by fleetsim and by the live stack.
+
+The live stack (deploy.local.LocalStack: orchestrator and agent processes on loopback) gets the
+scenario's topology and, for each deterministic policy, the scenario's requests in arrival
+order, one at a time (light load, as in the simulation where the fleet is mostly idle). Every
+request must land on the same tier, and mean latency and total energy must agree within 10%.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from deploy.config import AgentConfig, OrchestratorConfig, StackConfig
+from deploy.local import LocalStack
+from fleetsim.runner import simulate_policy
+from fleetsim.scenario import Scenario, load_scenario
+from fleetsim.workload import arrivals
+from npu_sim.models import LLM
+from npu_sim.predictor import default_predictor
+from orchestrator.client import OrchestratorClient
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.timeout(180)
+DETERMINISTIC = ("device-first", "cloud-only", "edge-only")
+
+
+def stack_config(scenario: Scenario, time_scale: float) -> StackConfig:
+    """The live stack of a scenario: one agent per group, named like the group, so node ids
+    (`<agent>-<i>`) are the simulator's."""
+    return StackConfig(
+        agents=[
+            AgentConfig(
+                name,
+                group.tier,
+                group.hardware,
+                dict(group.models),
+                nodes=group.nodes,
+                queue_capacity=group.queue_capacity,
+                max_batch=group.max_batch,
+            )
+            for name, group in scenario.topology.items()
+        ],
+        orchestrator=OrchestratorConfig(port=0),
+        time_scale=time_scale,
+    )
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    tiny = load_scenario(REPO / "scenarios" / "tiny.yaml")
+    assert not tiny.network and not tiny.events  # the live stack runs default links
+    return tiny
+
+
+@pytest.fixture(scope="module")
+def client(
+    scenario: Scenario, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OrchestratorClient]:
+    config = stack_config(scenario, time_scale=0.02)
+    with (
+        LocalStack(config, port=0, log_dir=tmp_path_factory.mktemp("logs")) as stack,
+        OrchestratorClient(stack.address, timeout_s=60) as live,
+    ):
+        yield live
+
+
+def simulated(scenario: Scenario, policy: str) -> dict[str, dict]:
+    outcomes: dict[str, dict] = {}
+
+    def keep(batch) -> None:  # type: ignore[no-untyped-def]
+        for request, outcome in zip(batch.requests, batch.outcomes, strict=True):
+            outcomes[request.id] = {
+                "tier": outcome.tier or "none",
+                "latency_s": outcome.latency_s,
+                "energy_j": outcome.energy_j,
+            }
+
+    simulate_policy(scenario, policy, scenario.seed, [keep], default_predictor())
+    return outcomes
+
+
+@pytest.mark.parametrize("policy", DETERMINISTIC)
+def test_live_and_simulated_agree_request_by_request(
+    scenario: Scenario, client: OrchestratorClient, policy: str
+) -> None:
+    sim = simulated(scenario, policy)
+    catalog = default_predictor().catalog
+    live: dict[str, dict] = {}
+    for arrival in arrivals(scenario):
+        request = arrival.request
+        fields: dict = {
+            "client_node": request.origin or "",
+            "policy": policy,
+            "request_id": f"{policy}-{request.id}",
+            "slo_ms": (request.slo_s or 0) * 1000,
+        }
+        if isinstance(catalog.model(request.model), LLM):
+            fields |= {"prompt_tokens": request.prompt_tokens, "max_tokens": request.output_tokens}
+        try:
+            live[request.id] = client.infer(request.model, **fields)
+        except Exception as exc:  # an unserved request is an UNAVAILABLE error live
+            assert "UNAVAILABLE" in repr(exc) or "no tier can serve" in str(exc), exc
+            live[request.id] = {"tier": "none", "latency_s": None, "energy_j": 0.0}
+    assert set(live) == set(sim)
+    mismatched = {rid: (sim[rid]["tier"], live[rid]["tier"]) for rid in sim}
+    mismatched = {rid: pair for rid, pair in mismatched.items() if pair[0] != pair[1]}
+    assert not mismatched, f"{policy}: tier (sim, live) differs: {mismatched}"
+    served = [rid for rid in sim if sim[rid]["tier"] != "none"]
+    assert served
+    sim_latency = sum(sim[rid]["latency_s"] for rid in served) / len(served)
+    live_latency = sum(live[rid]["latency_s"] for rid in served) / len(served)
+    assert live_latency == pytest.approx(sim_latency, rel=0.10)
+    sim_energy = sum(sim[rid]["energy_j"] for rid in served)
+    live_energy = sum(live[rid]["energy_j"] for rid in served)
+    assert live_energy == pytest.approx(sim_energy, rel=0.10)
