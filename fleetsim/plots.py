@@ -59,7 +59,7 @@ def energy_vs_slo(
     oracle: Oracle,
     unbatched: PolicyStats | None = None,
 ) -> Path:
-    fig = Figure(figsize=(8, 5.5))
+    fig = Figure(figsize=(10, 5.5))
     ax = fig.subplots()
     n = max(oracle.requests, 1)
     low, high = oracle.free_met, oracle.max_met
@@ -67,18 +67,9 @@ def energy_vs_slo(
         ks = np.unique(np.linspace(low, high, 200).astype(int))
         joules = [oracle.joules_at(int(k)) for k in ks]
         ax.plot(ks / n, joules, color="black", linewidth=1, label="oracle lower bound E*(k)")
-    ranked = sorted(stats, key=lambda s: (s.attainment, s.joules_per_request))
-    for i, item in enumerate(ranked):
-        ax.scatter(item.attainment, item.joules_per_request, s=40, zorder=3)
-        ax.annotate(
-            item.policy,
-            (item.attainment, item.joules_per_request),
-            textcoords="offset points",
-            # staggered: policies often sit close together
-            xytext=(-8 if item.attainment > 0.5 else 8, 8 + 11 * (i % 4)),
-            ha="right" if item.attainment > 0.5 else "left",
-            fontsize="small",
-        )
+    # One colour and legend entry per policy: policies often sit too close for labels.
+    for item in stats:
+        ax.scatter(item.attainment, item.joules_per_request, s=40, zorder=3, label=item.policy)
     ax.scatter(
         oracle_stats.attainment,
         oracle_stats.joules_per_request,
@@ -103,7 +94,8 @@ def energy_vs_slo(
     ax.set_ylabel("joules per request (log)")
     ax.set_title("Energy against SLO attainment (down and right is better)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small", loc="center left")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.subplots_adjust(right=0.68)
     return _save(fig, path)
 
 
