@@ -209,22 +209,9 @@ class Cluster:
         """Predicted end-to-end cost on `node`: the network both ways, waiting behind the
         node's in-flight work (each ahead costs about one service time; a batching node
         overlaps up to max_batch of them), then the service itself."""
-        model_id = model or request.model
-        key = (  # _static_for, inlined: policies estimate several nodes per decision
-            node.tier,
-            node.hardware.id,
-            model_id,
-            node.models[model_id],
-            request.prompt_tokens,
-            request.output_tokens,
+        network_s, ttft_s, latency_s, energy_j = self._static_for(
+            node, request, model or request.model
         )
-        if self._static_network is not self.network:
-            self._static.clear()
-            self._static_network = self.network
-        static = self._static.get(key)
-        if static is None:
-            static = self._static_cost(key)
-        network_s, ttft_s, latency_s, energy_j = static
         slow = node.slowdown
         wait = (node.in_flight // node.max_batch) * latency_s * slow
         return Estimate(

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -39,13 +41,30 @@ def tier_states(client: OrchestratorClient, tier: str) -> set[str]:
     return {n["state"] for n in client.nodes() if n["tier"] == tier}
 
 
-def agent_command(agent: AgentConfig, orchestrator: str, time_scale: float) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "edgetier",
-        *agent_args(agent, orchestrator, time_scale, "127.0.0.1"),
-    ]
+@contextlib.contextmanager
+def edgetier_processes() -> Iterator[Callable[..., dict[str, Any]]]:
+    """`start(*args)` runs `edgetier ARGS` and returns its listening line (plus its pid); every
+    process started is stopped (SIGTERM, then reaped) when the block ends."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> dict[str, Any]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "edgetier", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        started.append(process)
+        ready = first_json_line(process.stdout, 30)  # type: ignore[arg-type]
+        assert ready, f"edgetier {args[0]} did not start"
+        return {**ready, "pid": process.pid}
+
+    try:
+        yield start
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            process.wait(timeout=30)
 
 
 async def offer(
@@ -169,33 +188,14 @@ def test_orchestrator_restart_agents_reregister_by_themselves(tmp_path: Path) ->
         ):
             client.infer("qwen2.5-0.5b", prompt_tokens=8, max_tokens=2)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # the gap
-        second = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edgetier",
-                "orchestrator",
-                "--port",
-                str(port),
-                "--time-scale",
-                "0.01",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            assert first_json_line(second.stdout, 30)
+        with edgetier_processes() as start:
+            start("orchestrator", "--port", str(port), "--time-scale", "0.01")
             with OrchestratorClient(stack.address, timeout_s=30) as client:
                 wait_for(lambda: len(client.nodes()) == stack.config.node_count, "re-registration")
-                assert (
-                    client.infer("llama3.1-70b", prompt_tokens=8, max_tokens=2)["tier"] == "cloud"
-                )
+                reply = client.infer("llama3.1-70b", prompt_tokens=8, max_tokens=2)
+            assert reply["tier"] == "cloud"
             assert [c.process.pid for c in stack.children[1:]] == agents
             assert all(c.process.poll() is None for c in stack.children[1:])
-        finally:
-            second.terminate()
-            assert second.wait(timeout=30) == 0
 
 
 def test_sigterm_lets_in_flight_requests_finish_then_exits_0(tmp_path: Path) -> None:
@@ -230,63 +230,39 @@ def test_a_slow_node_is_avoided_and_its_timeouts_become_escalations(tmp_path: Pa
     """edge-0 runs 10x slower than modelled: its first attempts time out and escalate to the
     cloud (no client error), the orchestrator learns the slowdown, and energy-aware routing
     then sends the edge work to edge-1."""
-    time_scale = 0.5
-    orchestrator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgetier",
+    scale = 0.5
+    edge = AgentConfig("edge", "edge", "ax650n", {"qwen2.5-0.5b": "w8a16"}, nodes=2)
+    cloud = AgentConfig("cloud", "cloud", "h100-pcie-80g", {"qwen2.5-0.5b": "fp16"})
+    with edgetier_processes() as start:
+        address = start(
             "orchestrator",
             "--port",
             "0",
             "--time-scale",
-            str(time_scale),
+            str(scale),
             "--attempt-timeout-floor",
             "1.0",
             "--policy",
             "energy-aware",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    agents: list[subprocess.Popen[str]] = []
-    try:
-        address = first_json_line(orchestrator.stdout, 30)["grpc"]
-        edge = AgentConfig("edge", "edge", "ax650n", {"qwen2.5-0.5b": "w8a16"}, nodes=2)
-        cloud = AgentConfig("cloud", "cloud", "h100-pcie-80g", {"qwen2.5-0.5b": "fp16"})
-        for config, extra in ((edge, ["--slowdown", "edge-0=10"]), (cloud, [])):
-            agents.append(
-                subprocess.Popen(
-                    agent_command(config, address, time_scale) + extra,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
-                )
-            )
-            assert first_json_line(agents[-1].stdout, 30)
+        )["grpc"]
+        start(*agent_args(edge, address, scale, "127.0.0.1"), "--slowdown", "edge-0=10")
+        start(*agent_args(cloud, address, scale, "127.0.0.1"))
         with OrchestratorClient(address, timeout_s=60) as client:
             wait_for(lambda: len(client.nodes()) == 3, "registration")
             replies = [
                 client.infer("qwen2.5-0.5b", prompt_tokens=64, max_tokens=8, slo_ms=3000)
                 for _ in range(16)
             ]
-        assert all(r["tier"] in ("edge", "cloud") for r in replies)  # no client errors
-        timeouts = [
-            r
-            for r in replies
-            if any(
-                e["reason"] == "timeout" and e["from_node"] == "edge-0" for e in r["escalations"]
-            )
-        ]
-        assert timeouts, "the slow node's attempts should have timed out into escalations"
-        assert all(r["tier"] == "cloud" for r in timeouts)
-        assert all(r["node"] != "edge-0" for r in replies[-8:])  # learnt: edge-0 is avoided
-        assert sum(r["node"] == "edge-1" for r in replies[-8:]) >= 6  # edge-1 still used
-    finally:
-        for process in (*agents, orchestrator):
-            process.terminate()
-            process.wait(timeout=30)
+    assert all(r["tier"] in ("edge", "cloud") for r in replies)  # no client errors
+    timeouts = [
+        r
+        for r in replies
+        if any(e["reason"] == "timeout" and e["from_node"] == "edge-0" for e in r["escalations"])
+    ]
+    assert timeouts, "the slow node's attempts should have timed out into escalations"
+    assert all(r["tier"] == "cloud" for r in timeouts)
+    assert all(r["node"] != "edge-0" for r in replies[-8:])  # learnt: edge-0 is avoided
+    assert sum(r["node"] == "edge-1" for r in replies[-8:]) >= 6  # edge-1 still used
 
 
 def _rss_bytes(pid: int) -> int:
@@ -300,11 +276,11 @@ def test_ten_times_the_fleets_capacity_is_refused_fast_and_memory_stays_flat(
     tmp_path: Path,
 ) -> None:
     """2 phones with queues of 2 hold 6 requests; 64 clients keep offering for a few seconds."""
-    orchestrator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgetier",
+    phones = AgentConfig(
+        "dev", "device", "ax630c", {"qwen2.5-0.5b": "w8a16"}, nodes=2, queue_capacity=2
+    )
+    with edgetier_processes() as start:
+        ready = start(
             "orchestrator",
             "--port",
             "0",
@@ -314,24 +290,9 @@ def test_ten_times_the_fleets_capacity_is_refused_fast_and_memory_stays_flat(
             "48",
             "--max-in-flight-per-client",
             "32",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    agent = None
-    try:
-        address = first_json_line(orchestrator.stdout, 30)["grpc"]
-        phones = AgentConfig(
-            "dev", "device", "ax630c", {"qwen2.5-0.5b": "w8a16"}, nodes=2, queue_capacity=2
         )
-        agent = subprocess.Popen(
-            agent_command(phones, address, 0.05),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert first_json_line(agent.stdout, 30)
+        address = ready["grpc"]
+        start(*agent_args(phones, address, 0.05, "127.0.0.1"))
         with OrchestratorClient(address, timeout_s=10) as client:
             wait_for(lambda: len(client.nodes()) == 2, "registration")
 
@@ -345,9 +306,9 @@ def test_ten_times_the_fleets_capacity_is_refused_fast_and_memory_stays_flat(
             return asyncio.run(offer(address, requests, 64))
 
         burst("warm")
-        before = _rss_bytes(orchestrator.pid)
+        before = _rss_bytes(ready["pid"])
         answers = {**burst("a"), **burst("b")}
-        after = _rss_bytes(orchestrator.pid)
+        after = _rss_bytes(ready["pid"])
         assert len(answers) == 1200
         codes = collections.Counter(
             a if isinstance(a, grpc.StatusCode) else grpc.StatusCode.OK for a in answers.values()
@@ -355,8 +316,3 @@ def test_ten_times_the_fleets_capacity_is_refused_fast_and_memory_stays_flat(
         assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
         assert codes[grpc.StatusCode.OK] > 0 and codes[grpc.StatusCode.RESOURCE_EXHAUSTED] > 600
         assert after - before < 32 * 2**20, (before, after)
-    finally:
-        for process in (agent, orchestrator):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
