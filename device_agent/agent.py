@@ -21,6 +21,7 @@ from device_agent.metrics import AgentMetrics, Outcome
 from device_agent.node_driver import NodeDriver, NodeSnapshot, RunResult, Ticket
 from npu_sim.engine import Job, NodeEngine, NodeSpec, RejectReason
 from npu_sim.models import LLM
+from npu_sim.perf import Costs
 from npu_sim.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -141,11 +142,15 @@ class Agent:
             job = Job(self._job_id(command), command.model)
         outcome = driver.submit(job, command.request_id)
         if not isinstance(outcome, Ticket):
+            # bad_request: prompt + output past the context; blame the prompt if it alone is.
+            too_long = (
+                "prompt_tokens" if command.prompt_tokens >= _context(costs) else "output_tokens"
+            )
             field = {
                 "unknown_model": "model",
                 "does_not_fit": "model",
                 "queue_full": "node",
-                "bad_request": "prompt_tokens, output_tokens",
+                "bad_request": too_long,
             }[outcome.reason]
             raise RunError(_REJECTION_OUTCOME[outcome.reason], f"{field}: {outcome.detail}")
         self._ledger.record(outcome)
@@ -186,3 +191,8 @@ class Agent:
             for wait in waits:
                 wait.cancel()
         return not pending
+
+
+def _context(costs: Costs) -> int:
+    """The model's context window (vision models have none to exceed)."""
+    return costs.model.max_context if isinstance(costs.model, LLM) else 1 << 62

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.protobuf.internal.encoder import _VarintBytes
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from deploy.local import LocalStack, first_json_line
@@ -104,6 +104,7 @@ def test_fuzzed_infer_requests_get_documented_codes(
 
 
 @FUZZ
+@example(node="dev-0", model="qwen2.5-0.5b", prompt=1, output=32768, request_id="")  # past context
 @given(
     node=st.sampled_from(["dev-0", "edge-1", "cloud-0", ""]) | text(),
     model=st.sampled_from(MODELS) | text(),
