@@ -7,13 +7,8 @@ from device_agent.agent import RunCommand
 from device_agent.config import Tier
 from device_agent.node_driver import NodeSnapshot, RunResult
 from device_agent.streaming import TokenOut
+from edgetier.tiers import TIER_VALUES
 from edgetier.v1 import agent_pb2, common_pb2
-
-TIER_PROTO: dict[Tier, common_pb2.Tier] = {
-    "device": common_pb2.TIER_DEVICE,
-    "edge": common_pb2.TIER_EDGE,
-    "cloud": common_pb2.TIER_CLOUD,
-}
 
 
 def run_command(request: agent_pb2.RunRequest) -> RunCommand:
@@ -51,7 +46,7 @@ def node_info(node: NodeSnapshot, agent: str, tier: Tier, state: str = "up") -> 
     return common_pb2.NodeInfo(
         id=node.id,
         agent=agent,
-        tier=TIER_PROTO[tier],
+        tier=TIER_VALUES[tier],
         hardware=node.hardware,
         state=state,
         queue_depth=node.queue_depth,

@@ -17,13 +17,9 @@ from typing import Any
 
 import grpc
 
+from edgetier.tiers import TIER_NAMES
 from edgetier.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 
-TIERS = {
-    common_pb2.TIER_DEVICE: "device",
-    common_pb2.TIER_EDGE: "edge",
-    common_pb2.TIER_CLOUD: "cloud",
-}
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 
 
@@ -31,7 +27,7 @@ def reply_to_dict(reply: orchestrator_pb2.InferReply) -> dict[str, Any]:
     """The reply as JSON-ready data, with the keys `edgetier infer --json` prints."""
     return {
         "request_id": reply.request_id,
-        "tier": TIERS.get(reply.tier, "none"),
+        "tier": TIER_NAMES.get(reply.tier, "none"),
         "node": reply.node,
         "agent": reply.agent,
         "model": reply.model,
@@ -46,8 +42,8 @@ def reply_to_dict(reply: orchestrator_pb2.InferReply) -> dict[str, Any]:
         "slo_met": reply.slo_met,
         "escalations": [
             {
-                "from_tier": TIERS.get(e.from_tier, "none"),
-                "to_tier": TIERS.get(e.to_tier, "none"),
+                "from_tier": TIER_NAMES.get(e.from_tier, "none"),
+                "to_tier": TIER_NAMES.get(e.to_tier, "none"),
                 "reason": e.reason,
                 "from_node": e.from_node,
             }
@@ -60,7 +56,7 @@ def node_to_dict(node: common_pb2.NodeInfo) -> dict[str, Any]:
     return {
         "id": node.id,
         "agent": node.agent,
-        "tier": TIERS.get(node.tier, "none"),
+        "tier": TIER_NAMES.get(node.tier, "none"),
         "hardware": node.hardware,
         "state": node.state,
         "queue_depth": node.queue_depth,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import grpc
 
+from edgetier.tiers import TIER_NAMES
 from edgetier.tls import TlsConfig, aio_channel
 from edgetier.v1 import agent_pb2_grpc, common_pb2
 from npu_sim.catalog import UnknownNameError
@@ -25,16 +26,8 @@ from npu_sim.engine import DEFAULT_MAX_BATCH
 from npu_sim.hardware import Hardware
 from orchestrator.cluster import Cluster, NodeState
 from orchestrator.metrics import OrchestratorMetrics
-from orchestrator.network import Tier
 
 log = logging.getLogger(__name__)
-
-TIER_NAMES: dict[int, Tier] = {
-    common_pb2.TIER_DEVICE: "device",
-    common_pb2.TIER_EDGE: "edge",
-    common_pb2.TIER_CLOUD: "cloud",
-}
-TIER_VALUES = {name: value for value, name in TIER_NAMES.items()}
 
 
 class RegistrationError(ValueError):
