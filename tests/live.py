@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
+from collections.abc import Callable
 
 from deploy.config import AgentConfig, OrchestratorConfig, StackConfig
 
@@ -44,3 +46,10 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
         if all(found.get(k) == v for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)

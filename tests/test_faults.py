@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,10 @@ from deploy.config import AgentConfig
 from deploy.local import LocalStack, agent_args, first_json_line
 from edgetier.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.client import OrchestratorClient, reply_to_dict
-from tests.live import metric_sum, scrape, small_stack
+from tests.live import metric_sum, scrape, small_stack, wait_for
 
 pytestmark = pytest.mark.timeout(150)
 FINAL_ERRORS = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def tier_states(client: OrchestratorClient, tier: str) -> set[str]:

@@ -22,8 +22,7 @@ from deploy.local import LocalStack, first_json_line
 from edgetier.tls import TlsConfig
 from edgetier.v1 import agent_pb2, agent_pb2_grpc
 from orchestrator.client import OrchestratorClient
-from tests.live import small_stack
-from tests.test_faults import wait_for
+from tests.live import small_stack, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
