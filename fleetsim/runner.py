@@ -27,6 +27,8 @@ from fleetsim.summary import PolicyStats, write_csv
 from fleetsim.workload import arrivals, horizon_s
 from fleetsim.workload.trace import read_trace, resolve
 from npu_sim.predictor import Predictor, default_predictor
+from orchestrator.cluster import Request
+from orchestrator.policy import Policy
 
 Progress = Callable[[int], None]
 
@@ -83,21 +85,24 @@ def expected_requests(scenario: Scenario) -> int | None:
 
 def simulate_policy(
     scenario: Scenario,
-    policy: str,
+    policy: str | Policy,
     seed: int,
     sinks: list[Sink],
     predictor: Predictor,
     progress: Progress | None = None,
+    release: Callable[[Request], float] | None = None,
 ) -> PolicyStats:
-    """One policy's run; its records go to `sinks` (and to the returned summary)."""
-    stats = PolicyStats(policy, horizon_s(scenario))
-    recorder = Recorder(policy, [stats, *sinks], progress)
-    simulator = Simulator(scenario, policy, seed, predictor)
+    """One policy's run (a name, or a policy object such as the offline plan, with the times
+    it holds requests to); its records go to `sinks` (and to the returned summary)."""
+    name = policy if isinstance(policy, str) else policy.name
+    stats = PolicyStats(name, horizon_s(scenario))
+    recorder = Recorder(name, [stats, *sinks], progress)
+    simulator = Simulator(scenario, policy, seed, predictor, release)
     simulator.run(arrivals(scenario, seed), recorder)
     recorder.flush()
     if recorder.count != simulator.arrived or simulator.in_flight != 0:
         raise ConservationError(
-            f"{policy}: {simulator.arrived} requests arrived, {recorder.count} ended, "
+            f"{name}: {simulator.arrived} requests arrived, {recorder.count} ended, "
             f"{simulator.in_flight} still in flight"
         )
     return stats
