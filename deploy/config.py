@@ -17,7 +17,7 @@ from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from npu_sim import datafile
 from npu_sim.catalog import UnknownNameError, default_catalog
 from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
-from orchestrator.policy import DEFAULT_POLICY, POLICIES
+from routing.policies import DEFAULT_POLICY, POLICIES
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "local.yaml"
 RAY_RESOURCE_PREFIX = "edgetier_"

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from edgetier.wire.auth import TOKEN_ENV
+
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 10.0
 LOG_TAIL_CHARS = 2000
@@ -138,7 +140,7 @@ def edgetier_argv(args: Sequence[str]) -> list[str]:
 
 def edgetier_env(token: str) -> dict[str, str]:
     """The environment of an EdgeTier child: the agent token travels here, never in argv."""
-    return {**os.environ, "EDGETIER_AGENT_TOKEN": token, "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
 
 
 def await_listening(child: Child, timeout_s: float = READY_TIMEOUT_S) -> Child:

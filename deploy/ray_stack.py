@@ -40,7 +40,7 @@ from deploy.processes import (
     spawn,
 )
 from deploy.stack import Stack, agent_args
-from edgetier.net import WILDCARD_HOSTS
+from edgetier.wire.net import WILDCARD_HOSTS
 
 LOCAL = "local"
 """`ray_address` meaning: start a Ray on this machine offering every resource the agents need."""
@@ -219,7 +219,7 @@ class RayStack(Stack):
                 "no Ray nodes offer enough of what the agents ask for: "
                 + ", ".join(f"{n:g} {k} (cluster: {offered.get(k, 0):g})" for k, n in short.items())
                 + "; start nodes with e.g. ray start --address ADDRESS --resources "
-                "'{\"edgetier_edge\": 1}' (docs/deploy.md)"
+                "'{\"edgetier_edge\": 1}' (README: running on Ray)"
             )
 
     def _start_agents(self) -> None:

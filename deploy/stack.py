@@ -33,9 +33,9 @@ from deploy.processes import (
     spawn,
     stop_members,
 )
-from edgetier.tls import TlsConfig
+from edgetier.wire.auth import default_token
+from edgetier.wire.tls import TlsConfig
 from orchestrator.client import OrchestratorClient
-from orchestrator.server import DEFAULT_AGENT_TOKEN
 
 ENDPOINT_EXTRAS = ("url", "ray_node_ip", "ray_node_id", "pid")
 """Listening-line keys that `endpoints()` passes on when a member has them."""
@@ -51,7 +51,7 @@ class Stack(ABC):
     port: int | None = None  # override of the orchestrator's gRPC port (0: any free port)
     sd_dir: Path | None = None  # where the orchestrator writes Prometheus file_sd targets
     log_dir: Path | None = None  # children's logs (default: a new temporary folder)
-    token: str = DEFAULT_AGENT_TOKEN
+    token: str = field(default_factory=default_token, repr=False)
     prometheus_port: int | None = None  # start a local Prometheus on it (0: any free port)
     tls: TlsConfig | None = None  # every process serves and dials TLS with these files
     children: list[Member] = field(default_factory=list)

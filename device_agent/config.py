@@ -8,11 +8,11 @@ half-started server or a node that rejects every request.
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field
 
-from edgetier.tls import TlsConfig
+from edgetier.wire.auth import default_token
+from edgetier.wire.tls import TlsConfig
 from npu_sim.catalog import UnknownNameError
 from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
 from npu_sim.hardware import TIERS, Tier
@@ -21,8 +21,6 @@ from npu_sim.predictor import Predictor
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_ORCHESTRATOR = "127.0.0.1:50051"
-TOKEN_ENV = "EDGETIER_AGENT_TOKEN"
-DEFAULT_TOKEN = "edgetier-dev-token"
 # Requests are a few small fields; a large message is a mistake or an attack, not a prompt.
 MAX_RECEIVE_MESSAGE_BYTES = 1 << 20
 # Agent names become node ids and metric label values: keep them short and unsurprising.
@@ -35,12 +33,6 @@ class SettingsError(ValueError):
     def __init__(self, flag: str, message: str) -> None:
         super().__init__(message)
         self.flag = flag
-
-
-def default_token() -> str:
-    """The shared agent token: from the environment (so it stays out of `ps`), else the
-    development default the local orchestrator also uses."""
-    return os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,11 @@ from device_agent.config import MAX_RECEIVE_MESSAGE_BYTES, AgentSettings
 from device_agent.metrics import AgentMetrics, loop_bound
 from device_agent.registration import Registrar
 from device_agent.servicer import DeviceAgentServicer
-from edgetier.metrics_http import MetricsHTTPServer
-from edgetier.net import advertised_host, host_port
-from edgetier.rpc import add_servicer
-from edgetier.tls import add_port
 from edgetier.v1 import agent_pb2, common_pb2
+from edgetier.wire.metrics_http import MetricsHTTPServer
+from edgetier.wire.net import advertised_host, host_port
+from edgetier.wire.rpc import add_servicer
+from edgetier.wire.tls import add_port
 from npu_sim.predictor import Predictor, default_predictor
 
 log = logging.getLogger(__name__)

@@ -59,13 +59,13 @@ from fleetsim.scenario import Scenario
 from fleetsim.summary import PolicyStats
 from fleetsim.workload import Arrival
 from npu_sim.engine import Job, NodeEngine, NodeSpec
+from npu_sim.hardware import TIERS
 from npu_sim.models import LLM
 from npu_sim.perf import Costs
 from npu_sim.predictor import Predictor
-from orchestrator.cluster import Request
-from orchestrator.network import TIERS
-from orchestrator.policy import make_policy
-from orchestrator.policy.cascade import Cascade
+from routing.policies import make_policy
+from routing.policies.cascade import Cascade
+from routing.request import Request
 
 DROPPED_TIER = len(TIERS)
 

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from fleetsim.oracle import Oracle
 from fleetsim.summary import PolicyStats
-from orchestrator.network import TIERS
+from npu_sim.hardware import TIERS
 
 TIER_COLOURS = {"device": "#4c9f70", "edge": "#e0a030", "cloud": "#4a78c2", "dropped": "#c44e52"}
 

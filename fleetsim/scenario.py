@@ -27,9 +27,10 @@ from pydantic import AfterValidator, NonNegativeFloat, PositiveFloat, PositiveIn
 from npu_sim import datafile
 from npu_sim.catalog import UnknownNameError, default_catalog
 from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
+from npu_sim.hardware import Tier
 from npu_sim.models import LLM
-from orchestrator.network import NetworkModel, Tier
-from orchestrator.policy import POLICIES
+from routing.network import NetworkModel
+from routing.policies import POLICIES
 
 #: Tasks an SLO may be given for, besides single model ids ("llm" covers every LLM).
 TASKS = ("llm", "detection", "classification", "embedding")

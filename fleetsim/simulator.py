@@ -41,10 +41,11 @@ from fleetsim.scenario import Scenario
 from fleetsim.workload import Arrival
 from npu_sim.engine import Finished, Job, NodeEngine, RejectReason
 from npu_sim.predictor import Predictor, default_predictor
-from orchestrator.cluster import Cluster, Request
-from orchestrator.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
-from orchestrator.policy import Policy, make_policy
-from orchestrator.policy.base import Step
+from routing.cluster import Cluster
+from routing.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
+from routing.policies import make_policy
+from routing.policy import Policy, Step
+from routing.request import Request
 
 #: What a node's refusal means for the escalation path: the agent's status code for it
 #: (device_agent/servicer.py) read back by the router (orchestrator/router.py REFUSALS).

@@ -17,8 +17,8 @@ from typing import Any
 
 import grpc
 
-from edgetier.tiers import TIER_NAMES
 from edgetier.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+from edgetier.wire.tiers import TIER_NAMES
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 

@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from edgetier.v1 import agent_pb2
-from orchestrator.cluster import Cluster, Request
-from orchestrator.escalation import ATTEMPT_FACTOR, Escalator, NodeResult, Outcome
 from orchestrator.metrics import OrchestratorMetrics
-from orchestrator.policy import POLICIES, Policy, make_policy
-from orchestrator.policy.base import Step
 from orchestrator.registry import Agent, Registry
+from routing.cluster import Cluster
+from routing.escalation import ATTEMPT_FACTOR, Escalator, NodeResult, Outcome
+from routing.policies import POLICIES, make_policy
+from routing.policy import Policy, Step
+from routing.request import Request
 
 #: What a refusal from an agent means for the escalation path.
 REFUSALS = {

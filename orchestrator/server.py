@@ -16,24 +16,24 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from edgetier.metrics_http import MetricsHTTPServer
-from edgetier.net import advertised_host, host_port
-from edgetier.rpc import add_servicer
-from edgetier.tls import TlsConfig, add_port
 from edgetier.v1 import orchestrator_pb2
+from edgetier.wire.auth import default_token
+from edgetier.wire.metrics_http import MetricsHTTPServer
+from edgetier.wire.net import advertised_host, host_port
+from edgetier.wire.rpc import add_servicer
+from edgetier.wire.tls import TlsConfig, add_port
 from npu_sim.predictor import default_predictor
-from orchestrator.cluster import Cluster
 from orchestrator.metrics import OrchestratorMetrics
-from orchestrator.network import NetworkModel
-from orchestrator.policy import DEFAULT_POLICY
 from orchestrator.registry import Registry
 from orchestrator.router import Router
 from orchestrator.servicer import InFlightLimits, OrchestratorServicer
+from routing.cluster import Cluster
+from routing.network import NetworkModel
+from routing.policies import DEFAULT_POLICY
 
 log = logging.getLogger(__name__)
 
 SERVICE = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
-DEFAULT_AGENT_TOKEN = "edgetier-dev-token"
 MAX_MESSAGE_BYTES = 1 << 20
 
 
@@ -45,7 +45,7 @@ class OrchestratorSettings:
     policy: str = DEFAULT_POLICY
     seed: int = 0
     time_scale: float = 1.0
-    agent_token: str = DEFAULT_AGENT_TOKEN
+    agent_token: str = field(default_factory=default_token, repr=False)
     client_tokens: Sequence[str] = ()
     heartbeat_interval_s: float = 1.0
     heartbeat_timeout_s: float = 3.5

@@ -13,15 +13,16 @@ from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
-from edgetier.tiers import TIER_VALUES
 from edgetier.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+from edgetier.wire.tiers import TIER_VALUES
 from npu_sim.catalog import Catalog
-from orchestrator.cluster import Cluster, NodeState, Request
-from orchestrator.escalation import Outcome
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.registry import RegistrationError, Registry
 from orchestrator.router import Router
 from orchestrator.validation import InvalidRequest, parse_infer
+from routing.cluster import Cluster, NodeState
+from routing.escalation import Outcome
+from routing.request import Request
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):

@@ -15,8 +15,9 @@ import grpc
 from edgetier.v1 import common_pb2, orchestrator_pb2
 from npu_sim.catalog import Catalog, UnknownNameError
 from npu_sim.models import LLM
-from orchestrator.cluster import Cluster, Request
-from orchestrator.policy import POLICIES
+from routing.cluster import Cluster
+from routing.policies import POLICIES
+from routing.request import Request
 
 DEFAULT_MAX_TOKENS = 128
 MAX_OUTPUT_TOKENS = 32_768

@@ -13,12 +13,13 @@ from dataclasses import replace
 import grpc
 import pytest
 
-from device_agent.config import AgentSettings, default_token
+from device_agent.config import AgentSettings
 from device_agent.server import AgentServer, serve
 from edgetier.v1 import (
     agent_pb2,
     agent_pb2_grpc,
 )
+from edgetier.wire.auth import default_token
 from orchestrator.server import OrchestratorServer, OrchestratorSettings
 from orchestrator.server import serve as serve_orchestrator
 

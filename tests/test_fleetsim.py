@@ -227,8 +227,8 @@ def test_fast_init_keeps_the_core_types_frozen_equal_and_hashable() -> None:
     import dataclasses
 
     from npu_sim.engine import Job
-    from orchestrator.cluster import Request
-    from orchestrator.policy.base import Step
+    from routing.policy import Step
+    from routing.request import Request
 
     step = Step("edge", "qwen2.5-0.5b", node="edge-0")
     assert step == Step("edge", "qwen2.5-0.5b", "edge-0", None, None)

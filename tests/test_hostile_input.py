@@ -24,7 +24,7 @@ from edgetier.v1 import (
 )
 from npu_sim.catalog import default_catalog
 from orchestrator.client import OrchestratorClient
-from orchestrator.policy import POLICIES
+from routing.policies import POLICIES
 from tests.live import small_stack
 
 pytestmark = pytest.mark.timeout(180)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from npu_sim.predictor import default_predictor
-from orchestrator.cluster import Cluster, NodeState, Request
-from orchestrator.escalation import Escalator, NodeResult
-from orchestrator.policy import POLICIES, UnknownPolicyError, make_policy
-from orchestrator.policy.cascade import Cascade
+from routing.cluster import Cluster, NodeState
+from routing.escalation import Escalator, NodeResult
+from routing.policies import POLICIES, UnknownPolicyError, make_policy
+from routing.policies.cascade import Cascade
+from routing.request import Request
 
 DEVICE_MODELS = {"qwen2.5-0.5b": "w8a16", "yolov8s": "w8a8"}
 EDGE_MODELS = {"qwen2.5-0.5b": "w8a16", "qwen2.5-7b": "w4a16", "yolov8s": "w8a8"}

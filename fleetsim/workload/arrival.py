@@ -9,7 +9,7 @@ import numpy as np
 from fleetsim.scenario import DeviceMapping, Scenario, Tokens
 from npu_sim.catalog import default_catalog
 from npu_sim.models import LLM
-from orchestrator.cluster import Request
+from routing.request import Request
 
 #: Requests drawn per numpy call: large enough to amortise numpy, small enough to stay light.
 CHUNK = 65_536

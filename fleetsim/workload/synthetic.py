@@ -22,7 +22,7 @@ from fleetsim.workload.arrival import (
     slo_table,
     stream,
 )
-from orchestrator.cluster import Request
+from routing.request import Request
 
 
 def poisson_arrivals(scenario: Scenario, workload: Poisson, seed: int) -> Iterator[Arrival]:

@@ -34,7 +34,7 @@ from fleetsim.workload.arrival import (
     slo_table,
     stream,
 )
-from orchestrator.cluster import Request
+from routing.request import Request
 
 TRACES_DIR = Path(__file__).resolve().parent.parent / "data" / "traces"
 COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")

@@ -1,0 +1,52 @@
+"""The policy interface: `decide(request, view) -> Plan`, and the plan a router follows.
+
+A plan is the whole escalation path decided up front: an ordered tuple of steps, one per tier
+the policy considered. A step either names a node to try or says why the policy passed over
+that tier (`skip`: the model does not fit there, is not served there, or would miss the SLO).
+The router tries the steps in order and moves on when a node refuses (queue full, unavailable),
+so the policy never waits on a socket, and the same plan drives live and simulated runs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from npu_sim.fastinit import fast_init
+from npu_sim.hardware import Tier
+from routing.cluster import ClusterView
+from routing.request import Request
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One tier of a plan: try `node` with `model`, or (when `skip` is set) pass over the tier.
+
+    `min_confidence`, set by the cascade, asks the router to escalate a successful answer whose
+    confidence (`Policy.confidence`) is below it.
+    """
+
+    tier: Tier
+    model: str
+    node: str | None = None
+    skip: str | None = None
+    min_confidence: float | None = None
+
+
+Plan = tuple[Step, ...]
+
+
+class Policy(ABC):
+    """A routing policy: one small class with one decision method, registered by name."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def decide(self, request: Request, view: ClusterView) -> Plan:
+        """The steps to try for `request`, best first. Pure: reads the view, no I/O."""
+
+    def confidence(self, request: Request, model: str) -> float:
+        """How sure the answer of `model` to `request` is (only the cascade asks)."""
+        return 1.0
