@@ -39,22 +39,14 @@ from typing import Any
 from fleetsim.fleet import SimNode, affected, build_fleet
 from fleetsim.scenario import Scenario
 from fleetsim.workload import Arrival
-from npu_sim.engine import Finished, Job, NodeEngine, RejectReason
+from npu_sim.engine import Finished, Job, NodeEngine
 from npu_sim.predictor import Predictor, default_predictor
 from routing.cluster import Cluster
 from routing.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
 from routing.policies import make_policy
 from routing.policy import Policy, Step
+from routing.refusals import NODE_REFUSALS
 from routing.request import Request
-
-#: What a node's refusal means for the escalation path: the agent's status code for it
-#: (device_agent/servicer.py) read back by the router (orchestrator/router.py REFUSALS).
-REFUSALS: dict[RejectReason, str] = {
-    "queue_full": "queue_full",  # RESOURCE_EXHAUSTED
-    "does_not_fit": "does_not_fit",  # FAILED_PRECONDITION
-    "unknown_model": "not_served",  # NOT_FOUND
-    "bad_request": "error",  # INVALID_ARGUMENT, not a refusal the router knows
-}
 
 Emit = Callable[[float, Request, Outcome], None]
 
@@ -206,7 +198,7 @@ class Simulator:
         engine = node.engine
         rejection = engine.submit(job, now)
         if rejection is not None:
-            flight.walk.refused(REFUSALS[rejection.reason])
+            flight.walk.refused(NODE_REFUSALS[rejection.reason].reason)
             return False
         flight.step, flight.node, flight.job_id, flight.submitted = step, node, job.id, now
         flight.deadline, flight.exact, flight.armed = now + self.attempt_floor_s, False, False

@@ -20,6 +20,14 @@ VisionTask = Literal["detection", "classification", "embedding"]
 
 
 @dataclass(frozen=True)
+class ContextOverflow:
+    """A request too long for a model: the field at fault and a message with the numbers."""
+
+    field: Literal["prompt_tokens", "output_tokens"]
+    message: str
+
+
+@dataclass(frozen=True)
 class LLM:
     """A decoder-only transformer with gated MLP, RMSNorm and grouped-query attention."""
 
@@ -46,6 +54,19 @@ class LLM:
     @property
     def kind(self) -> str:
         return "llm"
+
+    def context_overflow(self, prompt_tokens: int, output_tokens: int) -> ContextOverflow | None:
+        """Why prompt plus output do not fit the context window, or None if they do. The one
+        context rule of the engine, the agent and the orchestrator's request checks."""
+        total = prompt_tokens + output_tokens
+        if total <= self.max_context:
+            return None
+        return ContextOverflow(
+            # The prompt is at fault if it alone leaves no room for a token of output.
+            "prompt_tokens" if prompt_tokens >= self.max_context else "output_tokens",
+            f"prompt ({prompt_tokens}) plus output ({output_tokens}) tokens exceed "
+            f"{self.id}'s context of {self.max_context} tokens",
+        )
 
     @property
     def dim_per_head(self) -> int:

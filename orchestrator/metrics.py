@@ -63,10 +63,11 @@ class OrchestratorMetrics:
             registry=self.registry,
         )
 
-    def record(self, outcome: Outcome, status: str) -> None:
-        """Count one final answer; `status` is "ok" or the error outcome (e.g. unavailable)."""
+    def record(self, outcome: Outcome) -> None:
+        """Count one final answer, labelled with its status in lower case (ok,
+        resource_exhausted, unavailable)."""
         tier = outcome.tier or NO_TIER
-        labels = (tier, outcome.model, status)
+        labels = (tier, outcome.model, outcome.status.lower())
         self.requests.labels(*labels).inc()
         self.duration.labels(*labels).observe(outcome.latency_s)
         self.ttft.labels(*labels).observe(outcome.ttft_s)

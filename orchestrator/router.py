@@ -18,20 +18,12 @@ from edgetier.v1 import agent_pb2
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.registry import Agent, Registry
 from routing.cluster import Cluster
-from routing.escalation import ATTEMPT_FACTOR, Escalator, NodeResult, Outcome
+from routing.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
 from routing.policies import POLICIES, make_policy
 from routing.policy import Policy, Step
+from routing.refusals import reason_for_status
 from routing.request import Request
 
-#: What a refusal from an agent means for the escalation path.
-REFUSALS = {
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "queue_full",
-    grpc.StatusCode.FAILED_PRECONDITION: "does_not_fit",
-    grpc.StatusCode.NOT_FOUND: "not_served",
-    grpc.StatusCode.UNAVAILABLE: "unavailable",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "timeout",
-    grpc.StatusCode.CANCELLED: "unavailable",
-}
 REMEMBERED_OUTCOMES = 10_000
 
 TokenSink = Callable[[int, float], Awaitable[None]]
@@ -100,7 +92,7 @@ class Router:
                 continue
             predicted = self.cluster.estimate(node, request, step.model).latency_s
             attempt_s = min(
-                remaining, max(self.attempt_floor_s, ATTEMPT_FACTOR * predicted * self.time_scale)
+                remaining, attempt_limit_s(predicted, self.attempt_floor_s, self.time_scale)
             )
             transfer = self.cluster.network.transfer(
                 step.tier, models[step.model], request.prompt_tokens, request.output_tokens
@@ -118,7 +110,7 @@ class Router:
                     self.registry.connection_failed(node.id)
                 elif error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                     self.cluster.timed_out(node)
-                walk.refused(REFUSALS.get(error.code(), "error"))
+                walk.refused(reason_for_status(error.code().name))
                 continue
             finally:
                 node.in_flight = max(0, node.in_flight - 1)
@@ -130,7 +122,7 @@ class Router:
             if walk.answered(result, confidence):
                 break
         outcome = walk.outcome
-        self.metrics.record(outcome, outcome.status)
+        self.metrics.record(outcome)
         return outcome
 
     async def _run(

@@ -256,9 +256,7 @@ class InFlightSlot:
 
 
 def _unserved_code(outcome: Outcome) -> grpc.StatusCode:
-    if outcome.exhausted:
-        return grpc.StatusCode.RESOURCE_EXHAUSTED
-    return grpc.StatusCode.UNAVAILABLE
+    return grpc.StatusCode[outcome.status]
 
 
 def _bearer(context: grpc.aio.ServicerContext) -> str | None:

@@ -73,11 +73,10 @@ def parse_infer(
         output_tokens = message.max_tokens or DEFAULT_MAX_TOKENS
         if output_tokens > MAX_OUTPUT_TOKENS:
             raise _bad(f"max_tokens: at most {MAX_OUTPUT_TOKENS}, got {output_tokens}")
-        if prompt_tokens + output_tokens > model.max_context:
-            raise _bad(
-                f"max_tokens: prompt ({prompt_tokens}) plus max_tokens ({output_tokens}) "
-                f"exceed {model.id}'s context of {model.max_context} tokens"
-            )
+        overflow = model.context_overflow(prompt_tokens, output_tokens)
+        if overflow is not None:
+            field = message.WhichOneof("prompt") if overflow.field == "prompt_tokens" else None
+            raise _bad(f"{field or 'max_tokens'}: {overflow.message}")
     slo_s = None
     if message.slo_ms != 0:
         if not math.isfinite(message.slo_ms) or message.slo_ms < 0:

@@ -16,6 +16,7 @@ from npu_sim.hardware import Tier
 from npu_sim.models import Model
 from routing.network import NetworkModel
 from routing.policy import Plan, Step
+from routing.refusals import Reason, unserved_status
 from routing.request import Request
 
 #: An attempt may take this many times its predicted latency before the router gives up on the
@@ -24,9 +25,11 @@ from routing.request import Request
 ATTEMPT_FACTOR = 4.0
 
 
-def attempt_limit_s(predicted_s: float, floor_s: float) -> float:
-    """How long one attempt may take (modelled seconds) before the router gives up on it."""
-    return max(floor_s, ATTEMPT_FACTOR * predicted_s)
+def attempt_limit_s(predicted_s: float, floor_s: float, time_scale: float = 1.0) -> float:
+    """How long one attempt may take before the router gives up on it: `predicted_s` is
+    modelled, the result and `floor_s` are in the driver's seconds (real seconds live, where
+    modelled time runs `time_scale` real seconds per second; modelled seconds in fleetsim)."""
+    return max(floor_s, ATTEMPT_FACTOR * predicted_s * time_scale)
 
 
 @fast_init
@@ -36,7 +39,7 @@ class Escalation:
 
     from_tier: Tier
     to_tier: Tier | None
-    reason: str
+    reason: Reason
     from_node: str = ""
 
 
@@ -72,18 +75,11 @@ class Outcome:
     reason: str = ""  # why it was not served
 
     @property
-    def exhausted(self) -> bool:
-        """Unserved only because every tier that could serve it was full: retrying later can
-        work (RESOURCE_EXHAUSTED), unlike nothing being up to serve it (UNAVAILABLE)."""
-        reasons = {e.reason for e in self.escalations} - {"not_served", "does_not_fit"}
-        return not self.served and reasons == {"queue_full"}
-
-    @property
     def status(self) -> str:
-        """The outcome label of the metrics: ok, resource_exhausted or unavailable."""
+        """The final status, a gRPC status code name: OK, or `refusals.unserved_status`."""
         if self.served:
-            return "ok"
-        return "resource_exhausted" if self.exhausted else "unavailable"
+            return "OK"
+        return unserved_status(e.reason for e in self.escalations)
 
 
 @dataclass(slots=True)  # one per request: fleetsim makes millions
@@ -96,7 +92,7 @@ class Escalator:
     models: dict[str, Model]  # every model the plan names
     _index: int = 0
     _current: Step | None = None
-    _pending: list[tuple[Tier, str, str]] = field(default_factory=list)  # (tier, reason, node)
+    _pending: list[tuple[Tier, Reason, str]] = field(default_factory=list)  # (tier, reason, node)
     _escalations: list[Escalation] = field(default_factory=list)
     _elapsed_s: float = 0.0
     _energy_j: float = 0.0
@@ -120,7 +116,7 @@ class Escalator:
         self._finish_unserved()
         return None
 
-    def refused(self, reason: str, elapsed_s: float = 0.0) -> None:
+    def refused(self, reason: Reason, elapsed_s: float = 0.0) -> None:
         """The current step's node refused or failed: the request went there and back."""
         step = self._take()
         link = self.network.link(step.tier)

@@ -16,6 +16,7 @@ from typing import ClassVar
 from npu_sim.fastinit import fast_init
 from npu_sim.hardware import Tier
 from routing.cluster import ClusterView
+from routing.refusals import Reason
 from routing.request import Request
 
 
@@ -31,7 +32,7 @@ class Step:
     tier: Tier
     model: str
     node: str | None = None
-    skip: str | None = None
+    skip: Reason | None = None
     min_confidence: float | None = None
 
 
