@@ -251,7 +251,10 @@ def test_a_slow_node_is_avoided_and_its_timeouts_become_escalations(tmp_path: Pa
         for r in replies
         if any(e["reason"] == "timeout" and e["from_node"] == "edge-0" for e in r["escalations"])
     ]
-    assert timeouts, "the slow node's attempts should have timed out into escalations"
+    paths = [
+        (r["node"], [(e["from_node"], e["reason"]) for e in r["escalations"]]) for r in replies
+    ]
+    assert timeouts, f"the slow node's attempts should have timed out into escalations: {paths}"
     assert all(r["tier"] == "cloud" for r in timeouts)
     assert all(r["node"] != "edge-0" for r in replies[-8:])  # learnt: edge-0 is avoided
     assert sum(r["node"] == "edge-1" for r in replies[-8:]) >= 6  # edge-1 still used
