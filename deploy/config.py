@@ -9,21 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import pydantic
-from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import NonNegativeFloat, PositiveFloat
 
 from npu_sim import datafile
-from npu_sim.catalog import UnknownNameError, default_catalog
-from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
+from npu_sim.predictor import Predictor, default_predictor
+from routing.groups import GroupName, NodeGroup, group_problems
 from routing.policies import DEFAULT_POLICY, POLICIES
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "local.yaml"
 RAY_RESOURCE_PREFIX = "edgetier_"
 """`edgetier up --ray` places a tier's agents on Ray nodes offering `edgetier_<tier>`."""
 Port = Annotated[int, pydantic.Field(ge=0, le=65535)]
-Name = Annotated[str, pydantic.Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 
 
 @dataclass(frozen=True)
@@ -40,30 +39,17 @@ class OrchestratorConfig:
 
 
 @dataclass(frozen=True)
-class AgentConfig:
-    name: Name
-    tier: Literal["device", "edge", "cloud"]
-    hardware: str
-    models: dict[str, str]
-    nodes: PositiveInt = 1
-    queue_capacity: PositiveInt = DEFAULT_QUEUE_CAPACITY
-    max_batch: PositiveInt = DEFAULT_MAX_BATCH
+class AgentConfig(NodeGroup):
+    """One agent process: a node group (routing.groups) with a name, as a scenario's topology
+    entry is one with its key."""
+
+    name: GroupName = field(kw_only=True)
     # Ray custom resources the agent's actor needs (`edgetier up --ray`): which nodes may host
     # it. None: one unit of `edgetier_<tier>`, so a node started with
     # `--resources '{"edgetier_edge": 2}'` takes two edge agents.
-    ray_resources: dict[str, PositiveFloat] | None = None
+    ray_resources: dict[str, PositiveFloat] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
-        catalog = default_catalog()
-        try:
-            catalog.hardware(self.hardware)
-            for model, precision in self.models.items():
-                catalog.model(model)
-                catalog.precision(precision)
-        except UnknownNameError as exc:
-            raise ValueError(str(exc)) from None
-        if not self.models:
-            raise ValueError("models: at least one model is required")
         if self.ray_resources is not None and not self.ray_resources:
             raise ValueError("ray_resources: name at least one resource, or leave it out")
 
@@ -92,6 +78,17 @@ class StackConfig:
         return sum(agent.nodes for agent in self.agents)
 
 
-def load_config(path: Path = DEFAULT_CONFIG) -> StackConfig:
-    """Load and validate a stack file; raises npu_sim.datafile.DataFileError."""
-    return datafile.load(path, StackConfig)
+def load_config(path: Path = DEFAULT_CONFIG, predictor: Predictor | None = None) -> StackConfig:
+    """Load and validate a stack file, its agents against the catalog too; raises
+    npu_sim.datafile.DataFileError naming the file, line and field."""
+    data, node = datafile.parse_yaml(path)
+    config: StackConfig = datafile.validate(path, data, node, StackConfig)
+    predictor = predictor or default_predictor()
+    problems = [
+        (("agents", i, *where), message)
+        for i, agent in enumerate(config.agents)
+        for where, message in group_problems(agent, predictor)
+    ]
+    if problems:
+        raise datafile.errors_at(path, node, problems)
+    return config

@@ -33,6 +33,7 @@ from deploy.processes import (
     spawn,
     stop_members,
 )
+from device_agent.config import group_args
 from edgetier.wire.auth import default_token
 from edgetier.wire.tls import TlsConfig
 from orchestrator.client import OrchestratorClient
@@ -209,18 +210,7 @@ def agent_args(
         "agent",
         "--name",
         agent.name,
-        "--tier",
-        agent.tier,
-        "--hardware",
-        agent.hardware,
-        "--nodes",
-        str(agent.nodes),
-        "--models",
-        ",".join(f"{m}:{p}" for m, p in agent.models.items()),
-        "--queue-capacity",
-        str(agent.queue_capacity),
-        "--max-batch",
-        str(agent.max_batch),
+        *group_args(agent),
         "--time-scale",
         str(time_scale),
         "--host",

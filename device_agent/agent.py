@@ -64,10 +64,10 @@ class Agent:
         for node_id in settings.node_ids():
             spec = NodeSpec(
                 node_id,
-                settings.hardware,
-                dict(settings.models),
-                queue_capacity=settings.queue_capacity,
-                max_batch=settings.max_batch,
+                settings.group.hardware,
+                dict(settings.group.models),
+                queue_capacity=settings.group.queue_capacity,
+                max_batch=settings.group.max_batch,
                 slowdown=settings.slowdown.get(node_id, 1.0),
             )
             engine = NodeEngine(spec, predictor)
@@ -119,7 +119,7 @@ class Agent:
             raise RunError(
                 "unknown_model",
                 f"model: node {command.node} does not serve {command.model!r}; "
-                f"it serves: {', '.join(self.settings.models)}",
+                f"it serves: {', '.join(self.settings.group.models)}",
             )
         if isinstance(costs.model, LLM):
             job = Job(

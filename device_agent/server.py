@@ -128,7 +128,7 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
     predictor = predictor or default_predictor()
     config.validate(settings, predictor)
     loop = asyncio.get_running_loop()
-    metrics = AgentMetrics(settings.tier, settings.models)
+    metrics = AgentMetrics(settings.group.tier, settings.group.models)
     agent = Agent(settings, predictor, metrics)
     metrics.watch_nodes(loop_bound(loop, agent.describe))
 
@@ -174,7 +174,7 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
         def nodes() -> list[common_pb2.NodeInfo]:
             state = "up" if agent.accepting else "down"  # draining: the farewell heartbeat
             return [
-                convert.node_info(node, settings.name, settings.tier, state)
+                convert.node_info(node, settings.name, settings.group.tier, state)
                 for node in agent.describe()
             ]
 
@@ -196,10 +196,10 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
     log.info(
         "agent %s: %d %s node(s) on %s (%s) serving %s; gRPC %s, metrics %s, time scale %g",
         settings.name,
-        settings.nodes,
-        settings.tier,
-        settings.hardware,
-        ", ".join(f"{m}:{p}" for m, p in settings.models.items()),
+        settings.group.nodes,
+        settings.group.tier,
+        settings.group.hardware,
+        ", ".join(f"{m}:{p}" for m, p in settings.group.models.items()),
         "registering with " + settings.orchestrator if settings.register else "standalone",
         grpc_address,
         metrics_url,
@@ -223,7 +223,7 @@ def listening_line(server: AgentServer) -> str:
         "agent": server.settings.name,
         "grpc": server.grpc_address,
         "metrics": server.metrics_url,
-        "nodes": server.settings.nodes,
+        "nodes": server.settings.group.nodes,
     }
     return json.dumps(event)
 

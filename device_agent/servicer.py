@@ -53,7 +53,7 @@ class DeviceAgentServicer(agent_pb2_grpc.DeviceAgentServicer):
         return agent_pb2.DescribeReply(
             agent=agent.name,
             nodes=[
-                convert.node_info(node, agent.name, agent.settings.tier, state)
+                convert.node_info(node, agent.name, agent.settings.group.tier, state)
                 for node in agent.describe()
             ],
         )

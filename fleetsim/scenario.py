@@ -26,9 +26,10 @@ from pydantic import AfterValidator, NonNegativeFloat, PositiveFloat, PositiveIn
 
 from npu_sim import datafile
 from npu_sim.catalog import UnknownNameError, default_catalog
-from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
 from npu_sim.hardware import Tier
 from npu_sim.models import LLM
+from npu_sim.predictor import Predictor, default_predictor
+from routing.groups import GroupName, NodeGroup, Problem, group_problems
 from routing.network import NetworkModel
 from routing.policies import POLICIES
 
@@ -60,40 +61,10 @@ def _slo_key(name: str) -> str:
     return name
 
 
-HardwareId = Annotated[str, _known("hardware")]
 ModelId = Annotated[str, _known("model")]
-PrecisionId = Annotated[str, _known("precision")]
 PolicyName = Annotated[str, AfterValidator(_policy)]
 SloKey = Annotated[str, AfterValidator(_slo_key)]
-GroupName = Annotated[str, pydantic.Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 Weight = Annotated[float, pydantic.Field(gt=0)]
-
-
-@dataclass(frozen=True)
-class Group:
-    """`nodes` identical nodes (one live agent): chip, resident models (model: precision),
-    queue bound and batch size, as the live agents take them."""
-
-    tier: Tier
-    hardware: HardwareId
-    models: dict[ModelId, PrecisionId]
-    nodes: PositiveInt = 1
-    queue_capacity: PositiveInt = DEFAULT_QUEUE_CAPACITY
-    max_batch: PositiveInt = DEFAULT_MAX_BATCH
-
-    def __post_init__(self) -> None:
-        if not self.models:
-            raise ValueError("models: at least one model is required")
-        catalog = default_catalog()
-        hardware = catalog.hardware(self.hardware)
-        for model, precision in self.models.items():
-            if hardware.compute_rate(catalog.precision(precision)) is None:
-                raise ValueError(
-                    f"models.{model}: {self.hardware} has no compute rate for {precision}"
-                )
-
-    def node_ids(self, name: str) -> list[str]:
-        return [f"{name}-{i}" for i in range(self.nodes)]
 
 
 @dataclass(frozen=True)
@@ -208,7 +179,7 @@ class Scenario:
     """What fleetsim runs: see scenarios/*.yaml for commented examples."""
 
     name: GroupName
-    topology: Annotated[dict[GroupName, Group], pydantic.Field(min_length=1)]
+    topology: Annotated[dict[GroupName, NodeGroup], pydantic.Field(min_length=1)]
     workload: Workload
     policies: Annotated[list[PolicyName], pydantic.Field(min_length=1)] = field(
         default_factory=lambda: list(POLICIES)
@@ -256,9 +227,14 @@ class Scenario:
         return sum(group.nodes for group in self.topology.values())
 
 
-def references(scenario: Scenario) -> list[tuple[tuple[int | str, ...], str]]:
-    """Problems with names that point elsewhere in the file: (location, message)."""
-    problems: list[tuple[tuple[int | str, ...], str]] = []
+def references(scenario: Scenario, predictor: Predictor) -> list[Problem]:
+    """Problems the schema cannot see: groups the catalog cannot run, and names that point
+    elsewhere in the file. (location, message) each."""
+    problems: list[Problem] = [
+        (("topology", name, *where), message)
+        for name, group in scenario.topology.items()
+        for where, message in group_problems(group, predictor)
+    ]
     groups = scenario.topology
     device_group = scenario.workload.device_group
     if device_group is not None and (
@@ -287,11 +263,15 @@ def references(scenario: Scenario) -> list[tuple[tuple[int | str, ...], str]]:
 
 
 def parse_scenario(
-    data: Any, path: Path, node: Any = None, base_dir: Path | None = None
+    data: Any,
+    path: Path,
+    node: Any = None,
+    base_dir: Path | None = None,
+    predictor: Predictor | None = None,
 ) -> Scenario:
     """Validate already-parsed YAML data (raises npu_sim.datafile.DataFileError)."""
     scenario: Scenario = datafile.validate(path, data, node, Scenario)
-    problems = references(scenario)
+    problems = references(scenario, predictor or default_predictor())
     if problems:
         raise datafile.errors_at(path, node, problems)
     return replace(scenario, base_dir=str(base_dir if base_dir is not None else path.parent))

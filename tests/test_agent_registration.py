@@ -22,6 +22,7 @@ from edgetier.v1 import (
 from edgetier.wire.auth import default_token
 from orchestrator.server import OrchestratorServer, OrchestratorSettings
 from orchestrator.server import serve as serve_orchestrator
+from routing.groups import NodeGroup
 
 TOKEN = "test-token"
 
@@ -42,10 +43,12 @@ async def start_orchestrator(token: str = TOKEN, port: int = 0) -> OrchestratorS
 def settings(orchestrator: str, **overrides: object) -> AgentSettings:
     base = AgentSettings(
         name="reg",
-        tier="device",
-        hardware="ax630c",
-        models={"qwen2-0.5b": "w8a16", "yolov8s": "w8a8"},
-        nodes=2,
+        group=NodeGroup(
+            tier="device",
+            hardware="ax630c",
+            models={"qwen2-0.5b": "w8a16", "yolov8s": "w8a8"},
+            nodes=2,
+        ),
         time_scale=0.01,
         orchestrator=orchestrator,
         token=TOKEN,

@@ -223,8 +223,8 @@ def test_a_slow_node_is_avoided_and_its_timeouts_become_escalations(tmp_path: Pa
     cloud (no client error), the orchestrator learns the slowdown, and energy-aware routing
     then sends the edge work to edge-1."""
     scale = 0.5
-    edge = AgentConfig("edge", "edge", "ax650n", {"qwen2.5-0.5b": "w8a16"}, nodes=2)
-    cloud = AgentConfig("cloud", "cloud", "h100-pcie-80g", {"qwen2.5-0.5b": "fp16"})
+    edge = AgentConfig("edge", "ax650n", {"qwen2.5-0.5b": "w8a16"}, nodes=2, name="edge")
+    cloud = AgentConfig("cloud", "h100-pcie-80g", {"qwen2.5-0.5b": "fp16"}, name="cloud")
     with edgetier_processes() as start:
         address = start(
             "orchestrator",
@@ -272,7 +272,7 @@ def test_ten_times_the_fleets_capacity_is_refused_fast_and_memory_stays_flat(
 ) -> None:
     """2 phones with queues of 2 hold 6 requests; 64 clients keep offering for a few seconds."""
     phones = AgentConfig(
-        "dev", "device", "ax630c", {"qwen2.5-0.5b": "w8a16"}, nodes=2, queue_capacity=2
+        "device", "ax630c", {"qwen2.5-0.5b": "w8a16"}, nodes=2, queue_capacity=2, name="dev"
     )
     with edgetier_processes() as start:
         ready = start(

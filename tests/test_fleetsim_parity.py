@@ -32,13 +32,13 @@ def stack_config(scenario: Scenario, time_scale: float) -> StackConfig:
     return StackConfig(
         agents=[
             AgentConfig(
-                name,
                 group.tier,
                 group.hardware,
                 dict(group.models),
                 nodes=group.nodes,
                 queue_capacity=group.queue_capacity,
                 max_batch=group.max_batch,
+                name=name,
             )
             for name, group in scenario.topology.items()
         ],

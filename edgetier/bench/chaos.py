@@ -47,11 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _config(time_scale: float) -> StackConfig:
     return StackConfig(
         agents=[
-            AgentConfig("dev", "device", "ax630c", DEVICE, nodes=8, queue_capacity=2),
-            AgentConfig("edge-a", "edge", "ax650n", EDGE, nodes=2, queue_capacity=8),
-            AgentConfig("edge-b", "edge", "ax650n", EDGE, nodes=2, queue_capacity=8),
-            AgentConfig("cloud-a", "cloud", "h100-pcie-80g", CLOUD, queue_capacity=64),
-            AgentConfig("cloud-b", "cloud", "h100-pcie-80g", CLOUD, queue_capacity=64),
+            AgentConfig("device", "ax630c", DEVICE, nodes=8, queue_capacity=2, name="dev"),
+            AgentConfig("edge", "ax650n", EDGE, nodes=2, queue_capacity=8, name="edge-a"),
+            AgentConfig("edge", "ax650n", EDGE, nodes=2, queue_capacity=8, name="edge-b"),
+            AgentConfig("cloud", "h100-pcie-80g", CLOUD, queue_capacity=64, name="cloud-a"),
+            AgentConfig("cloud", "h100-pcie-80g", CLOUD, queue_capacity=64, name="cloud-b"),
         ],
         orchestrator=OrchestratorConfig(port=0),
         time_scale=time_scale,

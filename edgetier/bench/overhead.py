@@ -200,7 +200,12 @@ def run(args: argparse.Namespace) -> BenchResult:
     config = StackConfig(
         agents=[
             AgentConfig(
-                "device", "device", "ax630c", {MODEL: "w8a16"}, nodes=NODES, queue_capacity=1024
+                "device",
+                "ax630c",
+                {MODEL: "w8a16"},
+                nodes=NODES,
+                queue_capacity=1024,
+                name="device",
             )
         ],
         orchestrator=OrchestratorConfig(port=0),

@@ -27,6 +27,7 @@ from npu_sim.catalog import default_catalog
 from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
 from npu_sim.hardware import TIERS
 from npu_sim.predictor import default_predictor
+from routing.groups import NodeGroup
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -129,14 +130,17 @@ def _agent(args: argparse.Namespace) -> int:
     except TlsError as exc:
         parser.error(f"argument {exc}")
     try:
-        settings = AgentSettings(
-            name=args.name,
+        group = NodeGroup(
             tier=args.tier,
             hardware=args.hardware,
             models=parse_models(args.models),
             nodes=args.nodes,
             queue_capacity=args.queue_capacity,
             max_batch=args.max_batch,
+        )
+        settings = AgentSettings(
+            name=args.name,
+            group=group,
             time_scale=args.time_scale,
             host=args.host,
             port=args.port,
