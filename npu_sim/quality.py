@@ -29,7 +29,7 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal, get_args
+from typing import Annotated, ClassVar, Literal, cast, get_args
 
 import numpy as np
 import pydantic
@@ -291,7 +291,7 @@ class QualityModel:
             raise UnknownNameError("task", task, list(TASKS))
         if model not in self.catalog.llm_ids:
             raise UnknownNameError("model", model, sorted(self.catalog.llm_ids))
-        return model, task  # type: ignore[return-value]
+        return model, cast(Task, task)
 
     def ability(self, model: str, task: str) -> float:
         """a[model, task] in logits: fitted to the published figure, or filled (`is_imputed`)."""
@@ -313,7 +313,7 @@ class QualityModel:
         """The request's latent difficulty d (logits), the same whichever model answers it."""
         if task not in TASKS:
             raise UnknownNameError("task", task, list(TASKS))
-        return self._sd(task) * _normal(self.seed, request_id, "difficulty")  # type: ignore[arg-type]
+        return self._sd(cast(Task, task)) * _normal(self.seed, request_id, "difficulty")
 
     def p_correct(self, model: str, task: str, request_id: RequestId) -> float:
         """P(correct | model, task, this request's difficulty) = logistic(a - d)."""
@@ -350,7 +350,7 @@ class QualityModel:
         The default is calibrated to the routing quality published routers reach (quality.yaml)."""
         noise = self._noise(noise)
         d = self.difficulty(task, request_id)
-        return d + noise * self._sd(task) * _normal(self.seed, request_id, "hint")  # type: ignore[arg-type]
+        return d + noise * self._sd(cast(Task, task)) * _normal(self.seed, request_id, "hint")
 
     def p_correct_given_hint(
         self, model: str, task: str, hint: float, noise: float | None = None
