@@ -17,7 +17,8 @@ from pydantic import NonNegativeFloat, PositiveFloat
 from npu_sim import datafile
 from npu_sim.predictor import Predictor, default_predictor
 from routing.groups import GroupName, NodeGroup, group_problems
-from routing.policies import DEFAULT_POLICY, POLICIES
+from routing.policies import DEFAULT_POLICY
+from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "local.yaml"
 RAY_RESOURCE_PREFIX = "edgetier_"
@@ -29,13 +30,8 @@ Port = Annotated[int, pydantic.Field(ge=0, le=65535)]
 class OrchestratorConfig:
     port: Port = 50051
     metrics_port: Port = 0
-    policy: str = DEFAULT_POLICY
-
-    def __post_init__(self) -> None:
-        if self.policy not in POLICIES:
-            raise ValueError(
-                f"unknown policy {self.policy!r}; valid: {', '.join(sorted(POLICIES))}"
-            )
+    # A built-in name, or {name: NAME | class: module:Class, options: {...}} (routing.specs).
+    policy: PolicyEntry = field(default_factory=lambda: PolicySpec(DEFAULT_POLICY))
 
 
 @dataclass(frozen=True)
@@ -89,6 +85,10 @@ def load_config(path: Path = DEFAULT_CONFIG, predictor: Predictor | None = None)
         for i, agent in enumerate(config.agents)
         for where, message in group_problems(agent, predictor)
     ]
+    try:
+        config.orchestrator.policy.build()
+    except PolicyError as exc:
+        problems.append((("orchestrator", "policy"), str(exc)))
     if problems:
         raise datafile.errors_at(path, node, problems)
     return config

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+import yaml
+
 from deploy.config import AgentConfig, StackConfig
 from deploy.monitoring import prepare, prometheus_binary, start_prometheus
 from deploy.processes import (
@@ -37,6 +39,7 @@ from device_agent.config import group_args
 from edgetier.wire.auth import default_token
 from edgetier.wire.tls import TlsConfig
 from orchestrator.client import OrchestratorClient
+from routing.specs import PolicySpec
 
 ENDPOINT_EXTRAS = ("url", "ray_node_ip", "ray_node_id", "pid")
 """Listening-line keys that `endpoints()` passes on when a member has them."""
@@ -188,14 +191,24 @@ def orchestrator_args(
         str(o.port if port is None else port),
         "--metrics-port",
         str(o.metrics_port),
-        "--policy",
-        o.policy,
+        *policy_args(o.policy),
         "--time-scale",
         str(config.time_scale),
     ]
     if sd_dir is not None:
         args += ["--sd-dir", str(sd_dir)]
     return args + (tls.args() if tls is not None else [])
+
+
+def policy_args(spec: PolicySpec) -> list[str]:
+    """The `edgetier orchestrator` flags that load `spec` as its default policy."""
+    args = ["--policy", spec.ref]
+    for key, value in spec.options.items():
+        args += [
+            "--policy-option",
+            f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}",
+        ]
+    return args
 
 
 def agent_args(

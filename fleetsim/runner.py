@@ -27,6 +27,7 @@ from fleetsim.summary import PolicyStats, write_csv
 from fleetsim.workload import arrivals, horizon_s
 from fleetsim.workload.trace import read_trace, resolve
 from npu_sim.predictor import Predictor, default_predictor
+from routing.specs import PolicySpec
 
 Progress = Callable[[int], None]
 
@@ -83,21 +84,21 @@ def expected_requests(scenario: Scenario) -> int | None:
 
 def simulate_policy(
     scenario: Scenario,
-    policy: str,
+    policy: PolicySpec,
     seed: int,
     sinks: list[Sink],
     predictor: Predictor,
     progress: Progress | None = None,
 ) -> PolicyStats:
     """One policy's run; its records go to `sinks` (and to the returned summary)."""
-    stats = PolicyStats(policy, horizon_s(scenario))
-    recorder = Recorder(policy, [stats, *sinks], progress)
-    simulator = Simulator(scenario, policy, seed, predictor)
+    stats = PolicyStats(policy.label, horizon_s(scenario))
+    recorder = Recorder(policy.label, [stats, *sinks], progress)
+    simulator = Simulator(scenario, policy.build(seed), seed, predictor)
     simulator.run(arrivals(scenario, seed), recorder)
     recorder.flush()
     if recorder.count != simulator.arrived or simulator.in_flight != 0:
         raise ConservationError(
-            f"{policy}: {simulator.arrived} requests arrived, {recorder.count} ended, "
+            f"{policy.label}: {simulator.arrived} requests arrived, {recorder.count} ended, "
             f"{simulator.in_flight} still in flight"
         )
     return stats
@@ -106,7 +107,7 @@ def simulate_policy(
 def run_scenario(
     scenario: Scenario,
     out_dir: Path | None = None,
-    policies: list[str] | None = None,
+    policies: list[PolicySpec] | None = None,
     seed: int | None = None,
     progress: Progress | None = None,
     plots: bool = True,
@@ -122,12 +123,15 @@ def run_scenario(
     try:
         for policy in policies:
             sinks: list[Sink] = [parquet] if parquet is not None else []
-            stats[policy] = simulate_policy(scenario, policy, seed, sinks, predictor, progress)
+            stats[policy.label] = simulate_policy(
+                scenario, policy, seed, sinks, predictor, progress
+            )
     finally:
         if parquet is not None:
             parquet.close()
-    oracle = Oracle(scenario, predictor, policies, seed)
-    unbatched = Oracle(scenario, predictor, policies, seed, batching=False)
+    deciders = [policy.build(seed) for policy in policies]
+    oracle = Oracle(scenario, predictor, deciders)
+    unbatched = Oracle(scenario, predictor, deciders, batching=False)
     for arrival in arrivals(scenario, seed):
         oracle.add(arrival)
         unbatched.add(arrival)

@@ -31,7 +31,8 @@ from npu_sim.models import LLM
 from npu_sim.predictor import Predictor, default_predictor
 from routing.groups import GroupName, NodeGroup, Problem, group_problems
 from routing.network import NetworkModel
-from routing.policies import POLICIES
+from routing.policies import BUILTINS
+from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
 #: Tasks an SLO may be given for, besides single model ids ("llm" covers every LLM).
 TASKS = ("llm", "detection", "classification", "embedding")
@@ -49,12 +50,6 @@ def _known(kind: str) -> Any:
     return AfterValidator(check)
 
 
-def _policy(name: str) -> str:
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; valid: {', '.join(sorted(POLICIES))}")
-    return name
-
-
 def _slo_key(name: str) -> str:
     if name not in TASKS and name not in default_catalog().models_by_id:
         raise ValueError(f"{name!r} is neither a model id nor a task ({', '.join(TASKS)})")
@@ -62,7 +57,6 @@ def _slo_key(name: str) -> str:
 
 
 ModelId = Annotated[str, _known("model")]
-PolicyName = Annotated[str, AfterValidator(_policy)]
 SloKey = Annotated[str, AfterValidator(_slo_key)]
 Weight = Annotated[float, pydantic.Field(gt=0)]
 
@@ -181,8 +175,9 @@ class Scenario:
     name: GroupName
     topology: Annotated[dict[GroupName, NodeGroup], pydantic.Field(min_length=1)]
     workload: Workload
-    policies: Annotated[list[PolicyName], pydantic.Field(min_length=1)] = field(
-        default_factory=lambda: list(POLICIES)
+    # Built-in names, or {name: NAME | class: module:Class, options: {...}} (routing.specs).
+    policies: Annotated[list[PolicyEntry], pydantic.Field(min_length=1)] = field(
+        default_factory=lambda: [PolicySpec(name) for name in BUILTINS]
     )
     slo_s: dict[SloKey, PositiveFloat] = field(default_factory=dict)
     slo_scale: PositiveFloat = 1.0
@@ -247,6 +242,15 @@ def references(scenario: Scenario, predictor: Predictor) -> list[Problem]:
                 f"no device group {device_group!r}; device groups: {', '.join(devices) or '-'}",
             )
         )
+    labels: set[str] = set()
+    for i, spec in enumerate(scenario.policies):
+        try:
+            spec.build(scenario.seed)
+        except PolicyError as exc:
+            problems.append((("policies", i), str(exc)))
+        if spec.label in labels:
+            problems.append((("policies", i), f"policy {spec.label!r} is listed twice"))
+        labels.add(spec.label)
     workload = scenario.workload
     if isinstance(workload, Poisson) and workload.requests is None and scenario.duration_s is None:
         problems.append(

@@ -3,7 +3,7 @@
 It drives the very objects the live platform drives, the way the live router and agents drive
 them (orchestrator/router.py, device_agent/node_driver.py), with a heap instead of a clock:
 
-- a request arrives: the policy (`make_policy`) decides a plan on the `Cluster`, and an
+- a request arrives: the policy decides a plan on the `Cluster`, and an
   `Escalator` walks it;
 - each step: a node that is not up is refused as "unavailable"; otherwise the request crosses
   the network (`NetworkModel.transfer`, the time the router waits) and is submitted to the
@@ -43,7 +43,6 @@ from npu_sim.engine import Finished, Job, NodeEngine
 from npu_sim.predictor import Predictor, default_predictor
 from routing.cluster import Cluster
 from routing.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
-from routing.policies import make_policy
 from routing.policy import Policy, Step
 from routing.refusals import NODE_REFUSALS
 from routing.request import Request
@@ -89,7 +88,7 @@ class Simulator:
     def __init__(
         self,
         scenario: Scenario,
-        policy: str | Policy,
+        policy: Policy,
         seed: int | None = None,
         predictor: Predictor | None = None,
     ) -> None:
@@ -99,7 +98,7 @@ class Simulator:
         self.network = scenario.network_model()
         self.cluster = Cluster(self.predictor, self.network)
         self.nodes = build_fleet(scenario, self.predictor, self.cluster)
-        self.policy = make_policy(policy, seed=self.seed) if isinstance(policy, str) else policy
+        self.policy = policy
         self.models = self.predictor.catalog.models_by_id
         self.attempt_floor_s = scenario.attempt_floor_s
         self.now = 0.0

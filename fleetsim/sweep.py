@@ -28,6 +28,7 @@ import yaml
 from fleetsim.runner import run_scenario
 from fleetsim.scenario import apply_overrides, parse_scenario
 from fleetsim.summary import COLUMNS, cell
+from routing.specs import PolicySpec
 
 POLICY_PARAMS = ("policy", "policies")
 
@@ -51,7 +52,7 @@ class Point:
     """One run of the grid."""
 
     overrides: dict[str, Any]
-    policies: list[str] | None
+    policies: list[PolicySpec] | None
     seed: int
 
 
@@ -80,7 +81,7 @@ def plan(scenario_path: Path, params: list[Param], seeds: int = 1) -> Sweep:
     grid = [p for p in params if p.path not in POLICY_PARAMS]
     for p in params:
         if p.path in POLICY_PARAMS:
-            policy_values = [[str(v)] for v in p.values]
+            policy_values = [[PolicySpec(str(v))] for v in p.values]
     for combo in itertools.product(*(p.values for p in grid)):
         overrides = {p.path: v for p, v in zip(grid, combo, strict=True)}
         _load(text, str(scenario_path), overrides)  # validate now, not on a worker

@@ -136,6 +136,13 @@ class OrchestratorClient:
         )
         return [node_to_dict(n) for n in reply.nodes]
 
+    def policies(self) -> tuple[list[str], str]:
+        """The policies the orchestrator loaded (what a request may name), and its default."""
+        reply = self.stub.ListPolicies(
+            orchestrator_pb2.ListPoliciesRequest(), timeout=self.timeout_s, metadata=self.metadata
+        )
+        return list(reply.policies), reply.default_policy
+
     def wait_ready(self, timeout_s: float = 30.0) -> None:
         grpc.channel_ready_future(self.channel).result(timeout=timeout_s)
 

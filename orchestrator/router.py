@@ -19,7 +19,6 @@ from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.registry import Agent, Registry
 from routing.cluster import Cluster
 from routing.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
-from routing.policies import POLICIES, make_policy
 from routing.policy import Policy, Step
 from routing.refusals import reason_for_status
 from routing.request import Request
@@ -35,7 +34,7 @@ class Router:
         cluster: Cluster,
         registry: Registry,
         metrics: OrchestratorMetrics,
-        seed: int = 0,
+        policies: dict[str, Policy],
         time_scale: float = 1.0,
         attempt_floor_s: float = 2.0,
     ) -> None:
@@ -44,7 +43,7 @@ class Router:
         self.registry = registry
         self.metrics = metrics
         self.time_scale = time_scale
-        self.policies: dict[str, Policy] = {name: make_policy(name, seed=seed) for name in POLICIES}
+        self.policies = policies  # by label: what requests may name (loaded at start)
         self._running: dict[str, asyncio.Task[Outcome]] = {}
         self._finished: OrderedDict[str, Outcome] = OrderedDict()
 

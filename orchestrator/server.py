@@ -29,7 +29,9 @@ from orchestrator.router import Router
 from orchestrator.servicer import InFlightLimits, OrchestratorServicer
 from routing.cluster import Cluster
 from routing.network import NetworkModel
-from routing.policies import DEFAULT_POLICY
+from routing.policies import BUILTINS, DEFAULT_POLICY
+from routing.policy import Policy
+from routing.specs import PolicySpec
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ class OrchestratorSettings:
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int = 0
-    policy: str = DEFAULT_POLICY
+    policy: PolicySpec = field(default_factory=lambda: PolicySpec(DEFAULT_POLICY))
     seed: int = 0
     time_scale: float = 1.0
     agent_token: str = field(default_factory=default_token, repr=False)
@@ -74,11 +76,12 @@ class OrchestratorServer:
             settings.sd_dir,
             tls=settings.tls,
         )
+        self.policies = load_policies(settings.policy, settings.seed)
         self.router = Router(
             self.cluster,
             self.registry,
             self.metrics,
-            settings.seed,
+            self.policies,
             settings.time_scale,
             settings.attempt_floor_s,
         )
@@ -88,7 +91,7 @@ class OrchestratorServer:
             self.registry,
             self.router,
             self.metrics,
-            settings.policy,
+            settings.policy.label,
             settings.agent_token,
             settings.client_tokens,
             settings.request_timeout_s,
@@ -157,6 +160,15 @@ class OrchestratorServer:
 
     async def wait(self) -> None:
         await self.server.wait_for_termination()
+
+
+def load_policies(default: PolicySpec, seed: int) -> dict[str, Policy]:
+    """What requests may name, by label: every built-in with its default options, and the
+    default policy (a built-in with options, or a user's class); raises PolicyError."""
+    specs = [PolicySpec(name) for name in BUILTINS]
+    if default.label not in BUILTINS:
+        specs.append(default)
+    return {spec.label: spec.build(seed) for spec in specs}
 
 
 async def serve(settings: OrchestratorSettings) -> OrchestratorServer:

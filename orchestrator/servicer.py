@@ -93,6 +93,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             await context.abort(_unserved_code(outcome), outcome.reason)
         yield orchestrator_pb2.InferStreamMessage(summary=self._reply(outcome, core, policy))
 
+    async def ListPolicies(
+        self, request: orchestrator_pb2.ListPoliciesRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.ListPoliciesReply:
+        await self._authorize_client(context)
+        return orchestrator_pb2.ListPoliciesReply(
+            policies=list(self.router.policies), default_policy=self.default_policy
+        )
+
     async def ListNodes(
         self, request: orchestrator_pb2.ListNodesRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ListNodesReply:
@@ -164,7 +172,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the orchestrator is shutting down")
         try:
-            return parse_infer(request, self.catalog, self.cluster, self.default_policy)
+            return parse_infer(
+                request, self.catalog, self.cluster, self.router.policies, self.default_policy
+            )
         except InvalidRequest as exc:
             known = request.model in self.catalog.models_by_id
             self.metrics.rejected(request.model if known else "unknown", "invalid")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Collection
 
 import grpc
 
@@ -16,7 +17,6 @@ from edgetier.v1 import common_pb2, orchestrator_pb2
 from npu_sim.catalog import Catalog, UnknownNameError
 from npu_sim.models import LLM
 from routing.cluster import Cluster
-from routing.policies import POLICIES
 from routing.request import Request
 
 DEFAULT_MAX_TOKENS = 128
@@ -44,7 +44,11 @@ def _bad(message: str) -> InvalidRequest:
 
 
 def parse_infer(
-    message: orchestrator_pb2.InferRequest, catalog: Catalog, cluster: Cluster, default_policy: str
+    message: orchestrator_pb2.InferRequest,
+    catalog: Catalog,
+    cluster: Cluster,
+    policies: Collection[str],
+    default_policy: str,
 ) -> tuple[Request, str]:
     """The core request and the policy name, or InvalidRequest."""
     if not message.model:
@@ -54,10 +58,11 @@ def parse_infer(
     except UnknownNameError as exc:
         raise InvalidRequest(grpc.StatusCode.NOT_FOUND, f"model: {exc}") from None
     policy = message.policy or default_policy
-    if policy not in POLICIES:
+    if policy not in policies:
         raise InvalidRequest(
             grpc.StatusCode.NOT_FOUND,
-            f"policy: unknown policy {policy!r}; valid: {', '.join(sorted(POLICIES))}",
+            f"policy: {policy!r} is not loaded (a request cannot load code); loaded: "
+            + ", ".join(policies),
         )
     if message.task != common_pb2.TASK_UNSPECIFIED:
         kinds = TASK_KINDS.get(message.task)

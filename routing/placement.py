@@ -74,16 +74,20 @@ def escalating(
     return tuple(steps)
 
 
-def runnable_steps(
+def split_steps(
     view: ClusterView, request: Request, rng: random.Random
-) -> list[tuple[Step, NodeState]]:
-    """One runnable step per tier with the node it names (skipped tiers left out)."""
-    found = []
+) -> tuple[list[tuple[Step, NodeState]], list[Step]]:
+    """One step per tier in use: the runnable ones with the node each names, and the passed-over
+    ones (which a plan still lists, so that it says why each tier was not tried)."""
+    runnable: list[tuple[Step, NodeState]] = []
+    skipped: list[Step] = []
     for tier in tiers_in_use(view):
         step, node = tier_choice(view, request, tier, request.model, rng)
         if node is not None and step.skip is None:
-            found.append((step, node))
-    return found
+            runnable.append((step, node))
+        else:
+            skipped.append(step)
+    return runnable, skipped
 
 
 def least_loaded_of_two(nodes: Sequence[NodeState], rng: random.Random) -> NodeState | None:

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
+from npu_sim.catalog import Catalog
 from npu_sim.fastinit import fast_init
 from npu_sim.hardware import Tier
 from routing.cluster import ClusterView
@@ -39,15 +40,43 @@ class Step:
 Plan = tuple[Step, ...]
 
 
-class Policy(ABC):
-    """A routing policy: one small class with one decision method, registered by name."""
+@dataclass(frozen=True, slots=True)
+class Substitute:
+    """A model other than the requested one that a policy may answer a request with, on a tier;
+    `final` when that answer ends the request (a cascade's confident answer), else it is tried
+    first and may escalate."""
 
-    name: ClassVar[str]
+    model: str
+    tier: Tier
+    final: bool
+
+
+class Policy(ABC):
+    """A routing policy: one small class with one decision method.
+
+    Built-ins register under `name` (routing.policies.BUILTINS); a user's policy is loaded by
+    its dotted path (`package.module:Class`, routing.specs) and may subclass a built-in. The
+    constructor's keyword arguments are the policy's options, checked against its signature;
+    `seed`, when accepted, seeds its randomness.
+
+    The plan contract (tests/test_plan_contract.py): a plan is never empty; each step names a
+    node or why its tier was passed over (`skip`), only nodes of the view on the step's tier;
+    and it covers every tier in use, or exactly `tiers` when the policy sets them.
+    """
+
+    name: ClassVar[str] = ""
+    #: The tiers this policy's plans consider; None: every tier the cluster has.
+    tiers: ClassVar[tuple[Tier, ...] | None] = None
 
     @abstractmethod
     def decide(self, request: Request, view: ClusterView) -> Plan:
         """The steps to try for `request`, best first. Pure: reads the view, no I/O."""
 
     def confidence(self, request: Request, model: str) -> float:
-        """How sure the answer of `model` to `request` is (only the cascade asks)."""
+        """How sure the answer of `model` to `request` is, for a step with `min_confidence`."""
         return 1.0
+
+    def substitutes(self, request: Request, catalog: Catalog) -> tuple[Substitute, ...]:
+        """The answers by other models than the requested one this policy may give `request`,
+        so that bounds and records account for them without knowing the policy's type."""
+        return ()

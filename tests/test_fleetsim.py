@@ -15,6 +15,7 @@ from fleetsim.scenario import Scenario, load_scenario
 from fleetsim.simulator import Simulator
 from fleetsim.workload import arrivals
 from npu_sim.datafile import DataFileError
+from routing.policies import DeviceFirst
 from tests.conftest import REPO
 
 TINY = REPO / "scenarios" / "tiny.yaml"
@@ -138,8 +139,9 @@ def test_every_request_ends_exactly_once_served_or_dropped_with_a_reason(
     table = pq.read_table(tiny_run.out_dir / "requests.parquet").to_pylist()
     expected = {a.request.id for a in arrivals(tiny)}
     per_policy = Counter(row["policy"] for row in table)
-    assert per_policy == dict.fromkeys(tiny.policies, len(expected))
-    for policy in tiny.policies:
+    labels = [policy.label for policy in tiny.policies]
+    assert per_policy == dict.fromkeys(labels, len(expected))
+    for policy in labels:
         ids = [row["request_id"] for row in table if row["policy"] == policy]
         assert sorted(ids) == sorted(expected)  # each exactly once
     for row in table:
@@ -191,7 +193,7 @@ def test_the_oracle_is_never_above_a_policy_at_the_same_attainment(
 
 
 def test_the_fleet_is_the_live_one_and_the_view_is_kept_current(tiny: Scenario) -> None:
-    simulator = Simulator(tiny, "device-first")
+    simulator = Simulator(tiny, DeviceFirst())
     assert sorted(simulator.nodes) == sorted(
         [f"dev-{i}" for i in range(3)] + ["edge-0", "edge-1", "cloud-0"]
     )

@@ -20,6 +20,7 @@ from fleetsim.workload import arrivals
 from npu_sim.models import LLM
 from npu_sim.predictor import default_predictor
 from orchestrator.client import OrchestratorClient
+from routing.specs import PolicySpec
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.timeout(180)
@@ -77,7 +78,7 @@ def simulated(scenario: Scenario, policy: str) -> dict[str, dict]:
                 "energy_j": outcome.energy_j,
             }
 
-    simulate_policy(scenario, policy, scenario.seed, [keep], default_predictor())
+    simulate_policy(scenario, PolicySpec(policy), scenario.seed, [keep], default_predictor())
     return outcomes
 
 

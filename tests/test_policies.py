@@ -7,9 +7,11 @@ import pytest
 from npu_sim.predictor import default_predictor
 from routing.cluster import Cluster, NodeState
 from routing.escalation import Escalator, NodeResult
-from routing.policies import POLICIES, UnknownPolicyError, make_policy
+from routing.policies import BUILTINS
 from routing.policies.cascade import Cascade
+from routing.policy import Policy
 from routing.request import Request
+from routing.specs import PolicyError, PolicySpec
 
 DEVICE_MODELS = {"qwen2.5-0.5b": "w8a16", "yolov8s": "w8a8"}
 EDGE_MODELS = {"qwen2.5-0.5b": "w8a16", "qwen2.5-7b": "w4a16", "yolov8s": "w8a8"}
@@ -40,12 +42,16 @@ def request(
     return Request(rid, model, 64, 32, slo, origin)
 
 
+def make_policy(name: str, seed: int = 0) -> Policy:
+    return PolicySpec(name).build(seed)
+
+
 def runnable(plan: tuple) -> list[str]:
     return [step.tier for step in plan if step.skip is None]
 
 
 def test_registry_has_every_builtin_policy() -> None:
-    assert set(POLICIES) == {
+    assert set(BUILTINS) == {
         "device-first",
         "cloud-only",
         "edge-only",
@@ -54,7 +60,7 @@ def test_registry_has_every_builtin_policy() -> None:
         "power-of-two-choices",
         "cascade",
     }
-    with pytest.raises(UnknownPolicyError, match="valid: cascade"):
+    with pytest.raises(PolicyError, match="built-in: device-first"):
         make_policy("fastest")
 
 

@@ -8,7 +8,12 @@ benchmark's heavy dependencies (Ray Serve, say) load only when it runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+#: Where benchmarks write their JSON summaries and plots: beside `edgetier sim run`'s results,
+#: under the current directory (never inside the installed package).
+RESULTS_DIR = Path("results") / "bench"
 
 BENCHMARKS: dict[str, str] = {
     "energy": "edgetier.bench.energy",

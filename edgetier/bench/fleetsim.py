@@ -21,6 +21,7 @@ from fleetsim.runner import simulate_policy
 from fleetsim.scenario import Scenario, parse_scenario
 from npu_sim.predictor import default_predictor
 from routing.policies import DEFAULT_POLICY
+from routing.specs import PolicySpec
 
 #: Each phone asks about once every 10 s: detections mostly, a chat turn now and then.
 REQUESTS_PER_DEVICE_S = 0.1
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> BenchResult:
             parquet = ParquetSink(Path(tmp) / "requests.parquet")
             sinks.append(parquet)
         start, cpu = time.perf_counter(), time.process_time()
-        stats = simulate_policy(scenario, args.policy, args.seed, sinks, predictor)
+        stats = simulate_policy(scenario, PolicySpec(args.policy), args.seed, sinks, predictor)
         if parquet is not None:
             parquet.close()
         wall = time.perf_counter() - start

@@ -16,14 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgetier.bench import BenchResult
+from edgetier.bench import RESULTS_DIR, BenchResult
 from fleetsim.runner import RunResult, run_scenario
 from fleetsim.scenario import load_scenario
 from npu_sim.hardware import TIERS
-from routing.policies import POLICIES
+from routing.policies import BUILTINS
+from routing.specs import PolicySpec
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "small-city.yaml"
-RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE = "cloud-only"
 #: Two attainments this close count as "the same SLO".
 SAME_SLO = 0.005
@@ -78,13 +78,20 @@ def savings_over_baseline(result: RunResult) -> dict[str, Any] | None:
 def run(args: argparse.Namespace) -> BenchResult:
     scenario = load_scenario(args.scenario)
     start = time.perf_counter()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result = run_scenario(scenario, None, list(POLICIES), args.seed, plots=False, records=False)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    result = run_scenario(
+        scenario,
+        None,
+        [PolicySpec(name) for name in BUILTINS],
+        args.seed,
+        plots=False,
+        records=False,
+    )
     wall = time.perf_counter() - start
     from fleetsim import plots
 
     figure = plots.energy_vs_slo(
-        RESULTS / "policies.png",
+        RESULTS_DIR / "policies.png",
         list(result.stats.values()),
         result.oracle_stats,
         result.oracle,

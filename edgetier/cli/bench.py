@@ -9,12 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-from pathlib import Path
 
 from edgetier import bench
+from edgetier.bench import RESULTS_DIR
 from edgetier.cli.output import console, print_json, print_table
-
-RESULTS_DIR = Path("results") / "bench"
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

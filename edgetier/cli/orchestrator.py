@@ -15,12 +15,13 @@ import grpc
 
 from edgetier.cli.argtypes import non_negative_float, port, positive_int
 from edgetier.cli.output import console, fmt, print_json, print_table
+from edgetier.cli.policies import add_policy_arguments, policy_from_args
 from edgetier.wire.auth import TOKEN_ENV, default_token
 from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
 from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient
-from orchestrator.server import OrchestratorSettings, serve
-from routing.policies import DEFAULT_POLICY, POLICIES
+from orchestrator.server import OrchestratorSettings, load_policies, serve
+from routing.specs import PolicyError
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,7 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     server.add_argument("--port", type=port, default=50051, help="gRPC port (0: any free port)")
     server.add_argument("--metrics-port", type=port, default=0, help="/metrics port (0: any)")
-    server.add_argument("--policy", default=DEFAULT_POLICY, choices=sorted(POLICIES))
+    add_policy_arguments(server)
     server.add_argument("--seed", type=int, default=0, help="seed of the policies' randomness")
     server.add_argument(
         "--time-scale",
@@ -86,7 +87,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     infer.add_argument("--max-tokens", type=int, default=0, help="output tokens (default 128)")
     infer.add_argument("--slo-ms", type=float, default=0.0, help="latency objective in ms")
     infer.add_argument(
-        "--policy", default="", help=f"routing policy ({', '.join(sorted(POLICIES))})"
+        "--policy",
+        default="",
+        help="routing policy: one the orchestrator loaded (`edgetier nodes` lists them); "
+        "default: the orchestrator's",
     )
     infer.add_argument("--client-node", default="", help="the device node the request comes from")
     infer.add_argument("--request-id", default="", help="idempotency key")
@@ -117,7 +121,9 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace) -> int:
     try:
         tls = tls_from_args(args)
-    except TlsError as exc:
+        policy = policy_from_args(args)
+        load_policies(policy, args.seed)  # fail here, before binding a port
+    except (TlsError, PolicyError) as exc:
         print(f"edgetier orchestrator: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
@@ -129,7 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         metrics_port=args.metrics_port,
-        policy=args.policy,
+        policy=policy,
         seed=args.seed,
         time_scale=args.time_scale,
         agent_token=args.token,
@@ -217,11 +223,12 @@ def _nodes(args: argparse.Namespace) -> int:
     try:
         with _client(args) as client:
             nodes = client.nodes()
+            policies, default_policy = client.policies()
     except grpc.RpcError as error:
         print(f"edgetier nodes: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1
     if args.json:
-        print_json({"nodes": nodes})
+        print_json({"nodes": nodes, "policies": policies, "default_policy": default_policy})
         return 0
     print_table(
         f"{len(nodes)} nodes",
@@ -240,4 +247,5 @@ def _nodes(args: argparse.Namespace) -> int:
             for n in nodes
         ],
     )
+    console.print(f"policies loaded: {', '.join(policies)} (default: {default_policy})")
     return 0

@@ -18,12 +18,14 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgetier.cli.output import console, print_json, print_table
+from edgetier.cli.policies import add_option_argument, policies_from_text
 from fleetsim.runner import ConservationError, expected_requests, run_scenario
 from fleetsim.scenario import load_scenario
 from fleetsim.summary import COLUMNS
 from fleetsim.workload.trace import TraceError
 from npu_sim.datafile import DataFileError
-from routing.policies import POLICIES
+from routing.policies import BUILTINS
+from routing.specs import PolicyError, with_cli_options
 
 SHOWN = [c for c in COLUMNS if c not in ("requests", "served", "ttft_p50_s")]
 #: Short headers for the terminal (summary.csv keeps the full names).
@@ -52,7 +54,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     run = sub.add_parser("run", help="run every policy of a scenario, write records and plots")
     run.add_argument("scenario", type=Path, help="scenario YAML file (see scenarios/)")
     run.add_argument("--out", type=Path, help="output directory (default results/<name>)")
-    run.add_argument("--policies", help=f"comma-separated, of: {', '.join(POLICIES)}")
+    run.add_argument(
+        "--policies",
+        help=f"comma-separated: built-ins ({', '.join(BUILTINS)}) or package.module:Class "
+        "paths to Policy subclasses on the Python path (default: the scenario's)",
+    )
+    add_option_argument(run)
     run.add_argument("--seed", type=int, help="override the scenario's seed")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--json", action="store_true", help="print the summary rows as JSON")
@@ -99,10 +106,15 @@ def _progress() -> Progress:
 def _run(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.scenario)
-        policies = args.policies.split(",") if args.policies else scenario.policies
-        unknown = [p for p in policies if p not in POLICIES]
-        if unknown:
-            return _fail(f"--policies: unknown {unknown}; valid: {', '.join(POLICIES)}")
+        try:
+            if args.policies:
+                policies = policies_from_text(args.policies, args.policy_option)
+            else:
+                policies = with_cli_options(scenario.policies, args.policy_option)
+            for policy in policies:
+                policy.build(scenario.seed)  # every option checked before anything runs
+        except PolicyError as exc:
+            return _fail(f"--policies: {exc}")
         out = args.out or Path("results") / scenario.name
         total = (expected_requests(scenario) or 0) * len(policies)
         with _progress() as bar:
@@ -124,7 +136,8 @@ def _run(args: argparse.Namespace) -> int:
         print_json({"out": str(out), "rows": result.rows})
         return 0
     print_table(
-        f"{scenario.name} (seed {result.seed}): {result.stats[policies[0]].requests} requests",
+        f"{scenario.name} (seed {result.seed}): {result.stats[policies[0].label].requests} "
+        "requests",
         _headers(SHOWN),
         [[row[c] for c in SHOWN] for row in result.rows],
     )

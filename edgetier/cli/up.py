@@ -16,16 +16,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from deploy.config import DEFAULT_CONFIG, load_config
+from deploy.config import DEFAULT_CONFIG, StackConfig, load_config
 from deploy.local import LaunchError, LocalStack
 from deploy.monitoring import DEFAULT_PORT, PrometheusMissingError, prometheus_binary
 from deploy.ray_stack import LOCAL, RayStack
 from deploy.stack import Stack
 from edgetier.cli.argtypes import non_negative_float, port
 from edgetier.cli.output import console, print_json, print_table
+from edgetier.cli.policies import add_option_argument
 from edgetier.wire.auth import DEFAULT_TOKEN, TOKEN_ENV, default_token
 from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.datafile import DataFileError
+from routing.specs import PolicyError, PolicySpec, with_cli_options
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -50,6 +52,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     up.add_argument(
         "--time-scale", type=non_negative_float, help="overrides the config's time_scale"
     )
+    up.add_argument(
+        "--policy",
+        metavar="POLICY",
+        help="the orchestrator's default policy (overrides the config's): a built-in or a "
+        "Policy subclass as package.module:Class, on the Python path of the stack's processes",
+    )
+    add_option_argument(up)
     up.add_argument("--log-dir", type=Path, help="children's logs (default: a temporary folder)")
     up.add_argument(
         "--ray",
@@ -89,6 +98,11 @@ def _up(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except DataFileError as exc:
         print(f"edgetier up: {exc}", file=sys.stderr)
+        return 2
+    try:
+        config = _with_policy(config, args.policy, args.policy_option)
+    except PolicyError as exc:
+        print(f"edgetier up: --policy: {exc}", file=sys.stderr)
         return 2
     if args.time_scale is not None:
         config = dataclasses.replace(config, time_scale=args.time_scale)
@@ -157,6 +171,16 @@ def _up(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
     return 0
+
+
+def _with_policy(config: StackConfig, policy: str | None, options: list[str]) -> StackConfig:
+    """The config with `--policy` and `--policy-option` applied and the policy loaded once here,
+    so a bad name or option stops `up` before any process starts."""
+    spec = config.orchestrator.policy if policy is None else PolicySpec(policy)
+    spec = with_cli_options([spec], options)[0]
+    spec.build()
+    orchestrator = dataclasses.replace(config.orchestrator, policy=spec)
+    return dataclasses.replace(config, orchestrator=orchestrator)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -20,11 +20,11 @@ from __future__ import annotations
 import hashlib
 import random
 
-from npu_sim.catalog import default_catalog
+from npu_sim.catalog import Catalog, UnknownNameError, default_catalog
 from npu_sim.models import LLM
 from routing.cluster import ClusterView
 from routing.placement import escalating, tier_step
-from routing.policy import Plan, Policy, Step
+from routing.policy import Plan, Policy, Step, Substitute
 from routing.request import Request
 
 DEFAULT_SMALL_MODEL = "qwen2.5-0.5b"
@@ -40,6 +40,12 @@ class Cascade(Policy):
         small_model: str = DEFAULT_SMALL_MODEL,
         threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
+        if not 0 <= threshold <= 1:
+            raise ValueError(f"threshold: a confidence between 0 and 1, got {threshold}")
+        try:
+            default_catalog().model(small_model)
+        except UnknownNameError as exc:
+            raise ValueError(f"small_model: {exc}") from None
         self.seed = seed
         self.rng = random.Random(seed)
         self.small_model = small_model
@@ -55,6 +61,12 @@ class Cascade(Policy):
             return full
         first = Step("device", self.small_model, node=small.node, min_confidence=self.threshold)
         return (first, *full)
+
+    def substitutes(self, request: Request, catalog: Catalog) -> tuple[Substitute, ...]:
+        if request.model == self.small_model or not isinstance(catalog.model(request.model), LLM):
+            return ()
+        confident = self.confidence(request, self.small_model) >= self.threshold
+        return (Substitute(self.small_model, "device", final=confident),)
 
     def confidence(self, request: Request, model: str) -> float:
         if model == request.model:

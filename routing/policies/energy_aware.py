@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from routing.cluster import ClusterView
-from routing.placement import runnable_steps
+from routing.placement import split_steps
 from routing.policy import Plan, Policy
 from routing.request import Request
 
@@ -22,10 +22,8 @@ class EnergyAware(Policy):
         self.rng = random.Random(seed)
 
     def decide(self, request: Request, view: ClusterView) -> Plan:
-        scored = [
-            (step, view.estimate(node, request))
-            for step, node in runnable_steps(view, request, self.rng)
-        ]
+        runnable, skipped = split_steps(view, request, self.rng)
+        scored = [(step, view.estimate(node, request)) for step, node in runnable]
         slo = request.slo_s
 
         def key(pair: tuple) -> tuple[bool, float]:
@@ -34,4 +32,4 @@ class EnergyAware(Policy):
             return (misses, estimate.latency_s if misses else estimate.energy_j)
 
         scored.sort(key=key)
-        return tuple(step for step, _ in scored)
+        return (*(step for step, _ in scored), *skipped)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from routing.cluster import ClusterView
-from routing.placement import runnable_steps
+from routing.placement import split_steps
 from routing.policy import Plan, Policy
 from routing.request import Request
 
@@ -21,6 +21,6 @@ class LatencyGreedy(Policy):
         self.rng = random.Random(seed)
 
     def decide(self, request: Request, view: ClusterView) -> Plan:
-        found = runnable_steps(view, request, self.rng)
-        found.sort(key=lambda pair: view.estimate(pair[1], request).latency_s)
-        return tuple(step for step, _ in found)
+        runnable, skipped = split_steps(view, request, self.rng)
+        runnable.sort(key=lambda pair: view.estimate(pair[1], request).latency_s)
+        return (*(step for step, _ in runnable), *skipped)
