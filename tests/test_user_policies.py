@@ -33,6 +33,25 @@ class Mine(CloudOnly):
 '''
 
 
+def sim_run(*args: str, path: Path, timeout_s: float = 100) -> subprocess.CompletedProcess[str]:
+    """`edgetier sim run scenarios/tiny.yaml ARGS` with `path` on PYTHONPATH, as a user runs it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgetier",
+            "sim",
+            "run",
+            str(REPO / "scenarios" / "tiny.yaml"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(path),
+        timeout=timeout_s,
+    )
+
+
 def _env(*paths: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
 
@@ -43,24 +62,14 @@ def test_a_user_subclass_of_cloud_only_gets_its_own_row_and_routes_to_its_tier(
 ) -> None:
     (tmp_path / "mymod.py").write_text(MINE)
     out = tmp_path / "out"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgetier",
-            "sim",
-            "run",
-            str(REPO / "scenarios" / "tiny.yaml"),
-            "--policies",
-            "device-first,mymod:Mine",
-            "--out",
-            str(out),
-            "--no-plots",
-        ],
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path),
-        timeout=100,
+    done = sim_run(
+        "--policies",
+        "device-first,mymod:Mine",
+        "--out",
+        str(out),
+        "--no-plots",
+        path=tmp_path,
+        timeout_s=100,
     )
     assert done.returncode == 0, done.stderr
     with (out / "summary.csv").open() as summary:
@@ -79,26 +88,16 @@ def test_a_user_subclass_of_cloud_only_gets_its_own_row_and_routes_to_its_tier(
 
 @pytest.mark.timeout(120)
 def test_the_example_policy_runs_by_path_in_sim_with_an_option(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgetier",
-            "sim",
-            "run",
-            str(REPO / "scenarios" / "tiny.yaml"),
-            "--policies",
-            "queue_aware:QueueAwareEnergy,energy-aware",
-            "--policy-option",
-            "queue_aware:QueueAwareEnergy.max_occupancy=1.0",
-            "--out",
-            str(tmp_path),
-            "--no-plots",
-        ],
-        capture_output=True,
-        text=True,
-        env=_env(EXAMPLES),
-        timeout=100,
+    done = sim_run(
+        "--policies",
+        "queue_aware:QueueAwareEnergy,energy-aware",
+        "--policy-option",
+        "queue_aware:QueueAwareEnergy.max_occupancy=1.0",
+        "--out",
+        str(tmp_path),
+        "--no-plots",
+        path=EXAMPLES,
+        timeout_s=100,
     )
     assert done.returncode == 0, done.stderr
     rows = pq.read_table(tmp_path / "requests.parquet").to_pylist()
@@ -110,25 +109,15 @@ def test_the_example_policy_runs_by_path_in_sim_with_an_option(tmp_path: Path) -
 
 
 def test_a_bad_option_of_a_user_policy_is_exit_2_naming_it(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgetier",
-            "sim",
-            "run",
-            str(REPO / "scenarios" / "tiny.yaml"),
-            "--policies",
-            "queue_aware:QueueAwareEnergy",
-            "--policy-option",
-            "max_ocupancy=0.3",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        env=_env(EXAMPLES),
-        timeout=60,
+    done = sim_run(
+        "--policies",
+        "queue_aware:QueueAwareEnergy",
+        "--policy-option",
+        "max_ocupancy=0.3",
+        "--out",
+        str(tmp_path),
+        path=EXAMPLES,
+        timeout_s=60,
     )
     assert done.returncode == 2
     assert "unknown option 'max_ocupancy'; valid: max_occupancy" in done.stderr
