@@ -82,6 +82,8 @@ def plan(scenario_path: Path, params: list[Param], seeds: int = 1) -> Sweep:
     for p in params:
         if p.path in POLICY_PARAMS:
             policy_values = [[PolicySpec(str(v))] for v in p.values]
+            for (spec,) in policy_values:
+                spec.build()  # a bad name or path fails here, not on a worker
     for combo in itertools.product(*(p.values for p in grid)):
         overrides = {p.path: v for p, v in zip(grid, combo, strict=True)}
         _load(text, str(scenario_path), overrides)  # validate now, not on a worker
