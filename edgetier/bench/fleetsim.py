@@ -6,11 +6,18 @@ default policy, through the whole `edgetier sim run` path except the oracle and 
 platform's policy objects, Escalator, network model and node engines in virtual time, records
 streamed to Parquet, summary histograms. Prints wall seconds and simulated requests per wall
 second (`requests_per_s`).
+
+Seconds do not carry between machines, so the run also measures its floor on this machine, now:
+a bare heapq event loop of the same size (as many devices and Poisson arrivals, each served
+for a fixed time in its device's FIFO, nothing else: no policy, engine, energy or records).
+`vs_floor` is the simulation's wall time over the floor's.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +30,7 @@ from npu_sim.predictor import default_predictor
 from routing.policies import DEFAULT_POLICY
 from routing.specs import PolicySpec
 
+ARRIVAL, COMPLETION = 0, 1
 #: Each phone asks about once every 10 s: detections mostly, a chat turn now and then.
 REQUESTS_PER_DEVICE_S = 0.1
 
@@ -83,6 +91,34 @@ def fleet_scenario(devices: int, requests: int, seed: int = 0) -> Scenario:
     return parse_scenario(data, Path("<bench fleetsim>"), base_dir=Path("."))
 
 
+def heapq_floor(devices: int, requests: int, rate_per_s: float, seed: int = 0) -> float:
+    """Wall seconds of the bare event loop: every device a Poisson stream of requests (its
+    next arrival an event on the heap), each request served for a fixed time in its device's
+    FIFO (its completion an event on the heap)."""
+    rng = random.Random(seed)
+    per_device = rate_per_s / devices
+    service_s = 0.5
+    free_at = [0.0] * devices
+    heap = [(rng.expovariate(per_device), ARRIVAL, device) for device in range(devices)]
+    heapq.heapify(heap)
+    push, pop, draw = heapq.heappush, heapq.heappop, rng.expovariate
+    start = time.perf_counter()
+    arrived = 0
+    while heap:
+        now, kind, device = pop(heap)
+        if kind == ARRIVAL:
+            done = max(now, free_at[device]) + service_s
+            free_at[device] = done
+            push(heap, (done, COMPLETION, device))
+            arrived += 1
+            if arrived < requests:
+                push(heap, (now + draw(per_device), ARRIVAL, device))
+            else:
+                heap = [event for event in heap if event[1] == COMPLETION]
+                heapq.heapify(heap)
+    return time.perf_counter() - start
+
+
 def run(args: argparse.Namespace) -> BenchResult:
     scenario = fleet_scenario(args.devices, args.requests, args.seed)
     predictor = default_predictor()
@@ -99,6 +135,9 @@ def run(args: argparse.Namespace) -> BenchResult:
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu
         size = parquet.path.stat().st_size if parquet is not None else 0
+    floor = heapq_floor(
+        args.devices, args.requests, args.devices * REQUESTS_PER_DEVICE_S, args.seed
+    )
     row = stats.row()
     rate = stats.requests / wall
     summary = {
@@ -109,13 +148,25 @@ def run(args: argparse.Namespace) -> BenchResult:
         "wall_s": wall,
         "cpu_s": cpu,  # both threads (the Parquet writer runs beside the simulation)
         "requests_per_s": rate,
+        "floor_s": floor,
+        "vs_floor": wall / floor,
         "virtual_s": stats.horizon_s,
         "records_bytes": size,
         "slo_attainment": row["slo_attainment"],
         "joules_per_request": row["joules_per_request"],
         "latency_p99_s": row["latency_p99_s"],
     }
-    columns = ["devices", "nodes", "requests", "policy", "wall s", "requests/s", "virtual s"]
+    columns = [
+        "devices",
+        "nodes",
+        "requests",
+        "policy",
+        "wall s",
+        "requests/s",
+        "floor s",
+        "x floor",
+        "virtual s",
+    ]
     rows = [
         [
             args.devices,
@@ -124,6 +175,8 @@ def run(args: argparse.Namespace) -> BenchResult:
             args.policy,
             wall,
             rate,
+            floor,
+            wall / floor,
             stats.horizon_s,
         ]
     ]
