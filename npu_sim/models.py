@@ -14,11 +14,13 @@ from typing import Literal
 
 from pydantic import PositiveFloat, PositiveInt
 
+from npu_sim.datafile import STRICT
 from npu_sim.hardware import Precision
 
 VisionTask = Literal["detection", "classification", "embedding"]
 
 
+@STRICT
 @dataclass(frozen=True)
 class LLM:
     """A decoder-only transformer with gated MLP, RMSNorm and grouped-query attention."""
@@ -110,6 +112,7 @@ class LLM:
         return tokens * per_token + 4 * self.vocab
 
 
+@STRICT
 @dataclass(frozen=True)
 class VisionModel:
     """A vision network, costed per image at its native input resolution."""
