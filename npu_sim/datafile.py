@@ -30,20 +30,19 @@ class DataFileError(ValueError):
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """1-based line of the deepest YAML key (or item) on the error's path (pydantic's `loc`)."""
+    """1-based line of the deepest YAML node on the error's path (pydantic's `loc`)."""
     line = node.start_mark.line + 1 if node is not None else None
     for key in loc:
         if isinstance(node, yaml.MappingNode):
-            found = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+            found = next((v for k, v in node.value if k.value == str(key)), None)
             if found is None:
                 continue  # not in the file: a missing field, or a tagged union's tag
-            line = found[0].start_mark.line + 1  # the key's line: "ax630c:", not its first field
-            node = found[1]
+            node = found
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
-            line = node.start_mark.line + 1
         else:
             break
+        line = node.start_mark.line + 1
     return line
 
 
