@@ -13,16 +13,21 @@ from typing import Annotated, Literal
 import pydantic
 from pydantic import NonNegativeFloat, PositiveFloat
 
+from npu_sim.datafile import STRICT
+
 Tier = Literal["device", "edge", "cloud"]
 #: Nearest first: the order requests escalate in.
 TIERS: tuple[Tier, ...] = ("device", "edge", "cloud")
 ComputeRate = Literal["int4", "int8", "int16", "fp16"]
+#: NPUs and GPUs run LLMs differently (npu_sim/perf.py); a chip's family says which it is.
+Kind = Literal["npu", "gpu"]
 
 GIB = 2**30
 GB = 1e9
 TERA = 1e12
 
 
+@STRICT
 @dataclass(frozen=True)
 class Precision:
     """Bytes per weight (for an LLM's embedding and output head: `head_weight_bytes`) and the
@@ -35,6 +40,7 @@ class Precision:
     name: str = ""
 
 
+@STRICT
 @dataclass(frozen=True)
 class Hardware:
     """A chip as its datasheet describes it, with the source of every number in `sources`."""

@@ -14,11 +14,13 @@ from typing import Literal
 
 from pydantic import PositiveFloat, PositiveInt
 
+from npu_sim.datafile import STRICT
 from npu_sim.hardware import Precision
 
 VisionTask = Literal["detection", "classification", "embedding"]
 
 
+@STRICT
 @dataclass(frozen=True)
 class ContextOverflow:
     """A request too long for a model: the field at fault and a message with the numbers."""
@@ -131,6 +133,7 @@ class LLM:
         return tokens * per_token + 4 * self.vocab
 
 
+@STRICT
 @dataclass(frozen=True)
 class VisionModel:
     """A vision network, costed per image at its native input resolution."""

@@ -1,12 +1,23 @@
 """The performance model: how long each phase of a request takes on a chip, and at what power.
 
 Roofline with calibrated efficiencies. Each phase time is  t = ideal / efficiency + overhead:
-- prefill is compute-bound: ideal = prompt FLOPs / peak operations at the precision;
+- prefill is compute-bound: ideal = prompt FLOPs / the prefill rate, plus a runtime cost per
+  layer pass (kernel launches, synchronisation, normalisation and attention on slow units),
+  which scales with the model's depth rather than its FLOPs. On a GPU the prefill rate is the
+  tensor rate of the precision (w8a8 on INT8 tensor cores, wNa16 dequantised to FP16). On an
+  NPU it is the chip's 16-bit rate whatever the weights: NPU LLM runtimes keep activations in
+  16 bits (rknn-llm's w8a8 and w4a16 TTFTs are equal on RK3576 for every model it lists, though
+  INT8 is four times the 16-bit rate). Some runtimes prefill in a fixed window (ax-llm: 128
+  tokens), so a short prompt costs a whole window and a long one several passes;
 - a decode step is memory-bound until the batch makes it compute-bound: ideal = max(bytes of
   weights and KV cache read / peak bandwidth, batch FLOPs / peak operations);
-- a vision inference is compute-bound: ideal = image FLOPs / peak; its overhead is counted in
-  operations, so it scales with the accelerator (pre/post-processing runs there too).
-The (efficiency, overhead) pairs are fitted per hardware family (npu_sim/calibration.py).
+- a vision inference is compute-bound, plus the time to stream its weights from DRAM (an edge
+  NPU's SRAM holds a small CNN's weights, not a ViT's: 86 MB of CLIP weights take 2.5 ms at
+  AX650N's bandwidth, a third of its latency): ideal = image FLOPs / peak, streaming = weight
+  bytes / bandwidth; its overhead is counted in operations, so it scales with the accelerator
+  (pre/post-processing runs there too), which makes a small model use a big chip less well.
+The factors are fitted per hardware family (npu_sim/calibration.py); power follows the family's
+fitted `PowerLaw` (npu_sim/power.py).
 
 `Costs` binds one (hardware, model, precision) and precomputes what a node engine asks for on
 every event, so the simulator pays a few multiplications per decision, not a catalog walk.
@@ -15,33 +26,46 @@ every event, so the simulator pays a few multiplications per decision, not a cat
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Annotated
 
 import pydantic
 from pydantic import NonNegativeFloat
 
-from npu_sim.hardware import Hardware, Precision
+from npu_sim.datafile import STRICT
+from npu_sim.hardware import Hardware, Kind, Precision
 from npu_sim.memory import MemoryNeed, memory_need
 from npu_sim.models import LLM, Model, VisionModel
-from npu_sim.power import power_w
+from npu_sim.power import PowerLaw
+
+#: What an NPU's LLM prefill multiplies in: 16-bit activations, on its INT16 or FP16 path.
+SIXTEEN_BIT = Precision(2.0, 2.0, 2, ("int16", "fp16"), "16-bit")
 
 
+@STRICT
 @dataclass(frozen=True)
 class PhaseFactor:
-    """t = ideal / efficiency + overhead, for one phase on one hardware family."""
+    """t = ideal / efficiency + overhead (+ per_layer * layer passes, for prefill; + stream *
+    weight streaming time, for vision), for one phase on one hardware family."""
 
     efficiency: Annotated[float, pydantic.Field(gt=0, le=1)]
     overhead: NonNegativeFloat = 0.0
+    per_layer: NonNegativeFloat = 0.0
+    stream: NonNegativeFloat = 0.0
 
 
 @dataclass(frozen=True)
 class PhaseFactors:
-    """The fitted (or prior) phase factors of one hardware family."""
+    """The fitted (or prior) phase factors of one hardware family, its power law, its kind
+    and its runtime's prefill window (None: a prompt is prefilled whole)."""
 
     prefill: PhaseFactor
     decode: PhaseFactor
     vision: PhaseFactor
+    power: PowerLaw
+    kind: Kind
+    prefill_window: int | None = None
     source: str = ""
 
 
@@ -51,6 +75,8 @@ class Phase:
 
     seconds: float
     watts: float
+    compute_utilisation: float = 0.0
+    memory_utilisation: float = 0.0
 
     @property
     def joules(self) -> float:
@@ -99,12 +125,38 @@ class Costs:
         """Whether one request of `context_tokens` tokens fits in memory here."""
         return self.memory(context_tokens).fits
 
-    def _power(self, seconds: float, flops: float, bytes_read: float) -> float:
-        return power_w(
-            self.hardware,
-            flops / (seconds * self.peak_ops_per_s),
-            bytes_read / (seconds * self.bandwidth),
-        )
+    @functools.cached_property
+    def prefill_ops_per_s(self) -> float:
+        """The rate LLM prefill multiplies at (see the module docstring): an NPU's 16-bit rate,
+        a GPU's rate for the precision. Raises, naming the rates, if the chip lacks it."""
+        if self.factors.kind == "npu":
+            return self.hardware.peak_ops_per_s(SIXTEEN_BIT)
+        return self.peak_ops_per_s
+
+    def _phase(self, seconds: float, flops: float, bytes_read: float, rate: float) -> Phase:
+        """A phase of `seconds` doing `flops` on units of peak `rate` and reading `bytes_read`,
+        at the power its utilisations draw."""
+        compute = flops / (seconds * rate)
+        memory = bytes_read / (seconds * self.bandwidth)
+        watts = self.factors.power.watts(self.hardware, compute, memory)
+        return Phase(seconds, watts, compute, memory)
+
+    def prefill_passes(self, prompt_tokens: int) -> tuple[int, int]:
+        """(tokens the runtime computes, passes through the layers) for one prompt: a whole
+        number of windows where the runtime prefills in a fixed window."""
+        window = self.factors.prefill_window
+        if window is None:
+            return prompt_tokens, 1
+        passes = math.ceil(prompt_tokens / window)
+        return passes * window, passes
+
+    def prefill_terms(self, prompt_tokens: int, requests: int = 1) -> tuple[float, float]:
+        """(ideal compute seconds, layer passes) of a prefill: the features the calibration
+        fits `efficiency` and `per_layer` on, and that `prefill` turns into seconds."""
+        llm = self._llm()
+        tokens, passes = self.prefill_passes(prompt_tokens)
+        flops = requests * llm.prefill_flops(tokens)
+        return flops / self.prefill_ops_per_s, passes * llm.layers
 
     def _llm(self) -> LLM:
         if not isinstance(self.model, LLM):
@@ -116,10 +168,11 @@ class Costs:
         """Process `requests` prompts of `prompt_tokens` tokens together; yields their first
         tokens. Several prompts at once only on hardware that batches."""
         llm = self._llm()
-        flops = requests * llm.prefill_flops(prompt_tokens)
+        ideal, layer_passes = self.prefill_terms(prompt_tokens, requests)
         factor = self.factors.prefill
-        seconds = flops / (self.peak_ops_per_s * factor.efficiency) + factor.overhead
-        return Phase(seconds, self._power(seconds, flops, llm.weight_bytes(self.precision)))
+        seconds = ideal / factor.efficiency + layer_passes * factor.per_layer + factor.overhead
+        flops = requests * llm.prefill_flops(self.prefill_passes(prompt_tokens)[0])
+        return self._phase(seconds, flops, llm.weight_bytes(self.precision), self.prefill_ops_per_s)
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 (engines ask on every decode epoch)
     def decode_step(self, batch: int, context_tokens: float) -> Phase:
@@ -132,9 +185,9 @@ class Costs:
         )
         flops = batch * llm.decode_flops(context_tokens / batch)
         memory_s = bytes_read / (self.bandwidth * self.factors.decode.efficiency)
-        compute_s = flops / (self.peak_ops_per_s * self.factors.prefill.efficiency)
+        compute_s = flops / (self.prefill_ops_per_s * self.factors.prefill.efficiency)
         seconds = max(memory_s, compute_s) + self.factors.decode.overhead
-        return Phase(seconds, self._power(seconds, flops, bytes_read))
+        return self._phase(seconds, flops, bytes_read, self.prefill_ops_per_s)
 
     @functools.lru_cache(maxsize=1 << 16)  # noqa: B019 (Costs live as long as their Predictor)
     def serve(self, prompt_tokens: int, output_tokens: int, batch: int = 1) -> Service:
@@ -163,8 +216,9 @@ class Costs:
             raise TypeError(f"{self.model.id} is an LLM, not a vision model")
         factor = self.factors.vision
         overheads = 1 if self.hardware.batching else images
+        streams = 1 if self.hardware.batching else images  # a batch reads its weights once
         work = images * self.model.flops / factor.efficiency + overheads * factor.overhead
-        seconds = work / self.peak_ops_per_s
+        weights = streams * self.model.weight_bytes(self.precision)
+        seconds = work / self.peak_ops_per_s + factor.stream * weights / self.bandwidth
         flops = images * self.model.flops
-        weights = images * self.model.weight_bytes(self.precision)
-        return Phase(seconds, self._power(seconds, flops, weights))
+        return self._phase(seconds, flops, weights, self.peak_ops_per_s)

@@ -75,7 +75,7 @@ def test_bad_field_is_named_with_file_and_line(tmp_path: Path) -> None:
     path = folder / "hardware.yaml"
     path.write_text(path.read_text().replace("memory_gib: 4\n", "memory_gib: four\n", 1))
     with pytest.raises(DataFileError) as caught:
-        load_catalog(folder)
+        load_catalog(data_dir=folder)
     message = str(caught.value)
     assert "hardware.yaml:" in message and "ax630c.memory_gib" in message
     line = int(message.split("hardware.yaml:")[1].split(":", maxsplit=1)[0])
@@ -87,7 +87,7 @@ def test_missing_field_and_missing_source_are_rejected(tmp_path: Path) -> None:
     path = folder / "models.yaml"
     path.write_text(path.read_text().replace("layers: 24, ", "", 1))
     with pytest.raises(DataFileError, match=r"llm\.qwen2-0\.5b\.layers: Field required"):
-        load_catalog(folder)
+        load_catalog(data_dir=folder)
     folder = _catalog_copy(tmp_path)
     path = folder / "hardware.yaml"
     text = path.read_text()
@@ -95,14 +95,14 @@ def test_missing_field_and_missing_source_are_rejected(tmp_path: Path) -> None:
         text.replace("    idle_w: estimated (not published); a third", "    x: a third", 1)
     )
     with pytest.raises(DataFileError, match=r"ax630c: .*missing \['idle_w'\]"):
-        load_catalog(folder)
+        load_catalog(data_dir=folder)
 
 
 def test_invalid_yaml_and_missing_file_are_reported(tmp_path: Path) -> None:
     folder = _catalog_copy(tmp_path)
     (folder / "precisions.yaml").write_text("fp16: {weight_bytes: [\n")
     with pytest.raises(DataFileError, match=r"precisions\.yaml: not valid YAML"):
-        load_catalog(folder)
+        load_catalog(data_dir=folder)
     (folder / "precisions.yaml").unlink()
     with pytest.raises(DataFileError, match=r"precisions\.yaml: cannot read"):
-        load_catalog(folder)
+        load_catalog(data_dir=folder)

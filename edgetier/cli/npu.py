@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
+from pathlib import Path
 
 from edgetier.cli.argtypes import positive_int
 from edgetier.cli.output import console, print_json, print_table
-from npu_sim.catalog import default_catalog
+from npu_sim.catalog import UnknownNameError, default_catalog
+from npu_sim.datafile import DataFileError
 from npu_sim.models import LLM
-from npu_sim.predictor import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS, default_predictor
-from npu_sim.validation import validate
+from npu_sim.predictor import (
+    DEFAULT_OUTPUT_TOKENS,
+    DEFAULT_PROMPT_TOKENS,
+    Predictor,
+    load_predictor,
+)
+from npu_sim.validation import METHODS, ValidationReport, validate
+
+
+def _catalog_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--catalog",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="a catalog file of your own chips and models (hardware: / models:, in the shipped "
+        "files' schema); repeatable",
+    )
+    parser.set_defaults(parser=parser)
+
+
+def _predictor(args: argparse.Namespace) -> Predictor:
+    """The shipped catalog plus the --catalog files; a bad file exits 2 naming file and line."""
+    try:
+        return load_predictor(args.catalog)
+    except DataFileError as exc:
+        args.parser.error(f"argument --catalog: {exc}")
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -19,6 +48,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
     listing = sub.add_parser("list", help="show the hardware, model and precision catalogs")
     listing.add_argument("--json", action="store_true", help="print one JSON object")
+    _catalog_option(listing)
     listing.set_defaults(handler=_list)
 
     predict = sub.add_parser(
@@ -29,27 +59,34 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "aggregate rate).",
     )
     predict.add_argument(
-        "--hardware", required=True, metavar="HW", choices=sorted(catalog.hardware_by_id)
+        "--hardware", required=True, metavar="HW", help=_shipped(catalog.hardware_by_id)
     )
+    predict.add_argument("--model", required=True, metavar="M", help=_shipped(catalog.models_by_id))
     predict.add_argument(
-        "--model", required=True, metavar="M", choices=sorted(catalog.models_by_id)
-    )
-    predict.add_argument(
-        "--precision", required=True, metavar="P", choices=sorted(catalog.precisions_by_id)
+        "--precision", required=True, metavar="P", help=", ".join(sorted(catalog.precisions_by_id))
     )
     predict.add_argument("--prompt-tokens", type=positive_int, default=DEFAULT_PROMPT_TOKENS)
     predict.add_argument("--output-tokens", type=positive_int, default=DEFAULT_OUTPUT_TOKENS)
     predict.add_argument("--batch", type=positive_int, default=1)
     predict.add_argument("--json", action="store_true", help="print one JSON object")
-    predict.set_defaults(handler=_predict, parser=predict)
+    _catalog_option(predict)
+    predict.set_defaults(handler=_predict)
 
-    check = sub.add_parser("validate", help="leave-one-out comparison with published measurements")
+    check = sub.add_parser(
+        "validate",
+        help="leave-one-out and leave-one-chip-out comparison with published measurements",
+    )
     check.add_argument("--json", action="store_true", help="print one JSON object")
+    _catalog_option(check)
     check.set_defaults(handler=_validate)
 
 
+def _shipped(ids: Iterable[str]) -> str:
+    return "shipped: " + ", ".join(sorted(ids)) + " (and the --catalog files' ids)"
+
+
 def _list(args: argparse.Namespace) -> int:
-    catalog = default_catalog()
+    catalog = _predictor(args).catalog
     if args.json:
         print_json(
             {
@@ -123,8 +160,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    predictor = _predictor(args)
     try:
-        prediction = default_predictor().predict(
+        prediction = predictor.predict(
             args.hardware,
             args.model,
             args.precision,
@@ -132,6 +170,8 @@ def _predict(args: argparse.Namespace) -> int:
             args.output_tokens,
             args.batch,
         )
+    except UnknownNameError as exc:
+        args.parser.error(f"argument --{exc.kind}: {exc}")
     except ValueError as exc:  # the chip has no compute rate for this precision
         args.parser.error(f"argument --precision: {exc}")
     if args.json:
@@ -149,37 +189,63 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+COLUMNS = ["row", "hardware", "model", "precision", "batch", "metric", "measured"]
+COLUMNS += ["LOO", "LOO %", "LOCO", "LOCO %"]
+
+
 def _validate(args: argparse.Namespace) -> int:
-    report = validate()
+    report = validate(_predictor(args).catalog)
     if args.json:
         print_json(report.as_dict())
         return 0
+    chip_out = {(c.row, c.metric): c for c in report.chip_out}
     print_table(
-        "Leave-one-out: each row predicted with factors fitted without it",
-        ["row", "hardware", "model", "precision", "metric", "measured", "predicted", "error %"],
+        "Each row predicted by a model fitted without it (leave-one-out) and without any row "
+        "of its chip (leave-one-chip-out)",
+        COLUMNS,
         [
             [
-                c.row + 2,
+                c.where,
                 c.hardware,
                 c.model,
                 c.precision,
+                c.batch,
                 c.metric,
                 c.measured,
                 c.predicted,
-                None if c.abs_error is None else 100 * c.abs_error,
+                _percent(c.abs_error),
+                chip_out[(c.row, c.metric)].predicted,
+                _percent(chip_out[(c.row, c.metric)].abs_error),
             ]
             for c in report.comparisons
         ],
         digits=4,
     )
-    print_table(
-        "Median absolute error per metric",
-        ["metric", "median error %"],
-        [[metric, 100 * error] for metric, error in report.median_abs_error.items()],
-    )
+    _print_medians(report)
     for missing in report.unmodelled:
         console.print(
-            f"not modelled: row {missing.row + 2} {missing.hardware}/{missing.model}: "
-            f"{missing.note}"
+            f"not modelled: {missing.where} {missing.hardware}/{missing.model}: {missing.note}"
         )
     return 0
+
+
+def _percent(error: float | None) -> float | None:
+    return None if error is None else 100 * error
+
+
+def _print_medians(report: ValidationReport) -> None:
+    overall = {"leave_one_out": report.median_abs_error}
+    overall["leave_one_chip_out"] = report.median_abs_error_chip_out
+    metrics = sorted(report.median_abs_error)
+    print_table(
+        "Median absolute error per metric, %",
+        ["method", *metrics],
+        [[method, *(_percent(overall[method].get(m)) for m in metrics)] for method in METHODS],
+    )
+    rows = []
+    for method in METHODS:
+        for family, errors in report.by_family(method).items():
+            rows.append([method, family, *(_percent(errors.get(m)) for m in metrics)])
+    print_table(
+        "Median absolute error per family and metric, %", ["method", "family", *metrics], rows
+    )
