@@ -7,7 +7,8 @@ before any process starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,7 @@ import pydantic
 from pydantic import NonNegativeFloat, PositiveFloat
 
 from npu_sim import datafile
-from npu_sim.predictor import Predictor, default_predictor
+from npu_sim.predictor import load_predictor
 from routing.groups import GroupName, NodeGroup, group_problems
 from routing.policies import DEFAULT_POLICY
 from routing.specs import PolicyEntry, PolicyError, PolicySpec
@@ -63,6 +64,8 @@ class StackConfig:
     orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
     time_scale: NonNegativeFloat = 1.0
     host: str = "127.0.0.1"
+    # Catalog files (users' chips and models), relative to the stack file; absolute once loaded.
+    catalog: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         names = [agent.name for agent in self.agents]
@@ -74,12 +77,16 @@ class StackConfig:
         return sum(agent.nodes for agent in self.agents)
 
 
-def load_config(path: Path = DEFAULT_CONFIG, predictor: Predictor | None = None) -> StackConfig:
-    """Load and validate a stack file, its agents against the catalog too; raises
-    npu_sim.datafile.DataFileError naming the file, line and field."""
+def load_config(path: Path = DEFAULT_CONFIG, extra_catalogs: Sequence[Path] = ()) -> StackConfig:
+    """Load and validate a stack file, its agents against its catalog too (the shipped one, its
+    `catalog:` files and `extra_catalogs`); raises npu_sim.datafile.DataFileError naming the
+    file, line and field."""
     data, node = datafile.parse_yaml(path)
     config: StackConfig = datafile.validate(path, data, node, StackConfig)
-    predictor = predictor or default_predictor()
+    files = [str((path.parent / file).resolve()) for file in config.catalog]
+    files += [str(file.resolve()) for file in extra_catalogs]
+    config = replace(config, catalog=files)
+    predictor = load_predictor([Path(file) for file in files])
     problems = [
         (("agents", i, *where), message)
         for i, agent in enumerate(config.agents)

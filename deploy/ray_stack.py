@@ -67,14 +67,16 @@ class AgentProcess:
         host: str,
         token: str,
         log_dir: str,
+        catalog: list[str],
     ) -> dict[str, Any]:
         """Start the agent and wait for its listening line; returns it with the node's Ray id
-        and IP, the agent's pid and log, or {"error": ...} if it did not start."""
+        and IP, the agent's pid and log, or {"error": ...} if it did not start. Catalog files
+        are read on the agent's node: they must be at the same path on every node."""
         import ray
 
         node_ip = ray.util.get_node_ip_address()
         bind = node_ip if host in WILDCARD_HOSTS else host
-        args = agent_args(agent, orchestrator, time_scale, bind)
+        args = agent_args(agent, orchestrator, time_scale, bind, catalog=catalog)
         child = spawn(
             agent.name,
             "agent",
@@ -253,6 +255,7 @@ class RayStack(Stack):
                 self.config.host,
                 self.token,
                 str(self.log_dir),
+                self.config.catalog,
             )
             pending.append((agent, actor, started))
         deadline = time.monotonic() + READY_TIMEOUT_S

@@ -12,14 +12,14 @@ that a process starts the same way under every launcher, in the tests and in the
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-
-import yaml
 
 from deploy.config import AgentConfig, StackConfig
 from deploy.monitoring import prepare, prometheus_binary, start_prometheus
@@ -194,6 +194,7 @@ def orchestrator_args(
         *policy_args(o.policy),
         "--time-scale",
         str(config.time_scale),
+        *catalog_args(config.catalog),
     ]
     if sd_dir is not None:
         args += ["--sd-dir", str(sd_dir)]
@@ -204,10 +205,7 @@ def policy_args(spec: PolicySpec) -> list[str]:
     """The `edgetier orchestrator` flags that load `spec` as its default policy."""
     args = ["--policy", spec.ref]
     for key, value in spec.options.items():
-        args += [
-            "--policy-option",
-            f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}",
-        ]
+        args += ["--policy-option", f"{key}={json.dumps(value)}"]  # JSON is YAML
     return args
 
 
@@ -217,8 +215,10 @@ def agent_args(
     time_scale: float,
     host: str,
     tls: TlsConfig | None = None,
+    catalog: Sequence[str] = (),
 ) -> list[str]:
-    """The `edgetier agent ...` arguments that start `agent` against `orchestrator`."""
+    """The `edgetier agent ...` arguments that start `agent` against `orchestrator` (with the
+    stack's catalog files, absolute paths)."""
     return [
         "agent",
         "--name",
@@ -230,5 +230,11 @@ def agent_args(
         host,
         "--orchestrator",
         orchestrator,
+        *catalog_args(catalog),
         *(tls.args() if tls is not None else []),
     ]
+
+
+def catalog_args(files: Sequence[str]) -> list[str]:
+    """The `--catalog` flags that pass a stack's catalog files on to a child process."""
+    return [arg for file in files for arg in ("--catalog", file)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from edgetier.wire.auth import default_token
 from edgetier.wire.tls import TlsConfig
@@ -67,6 +68,8 @@ class AgentSettings:
     tls: TlsConfig | None = None
     # Fault injection: node id -> factor its every activity is slowed by (a "slow node").
     slowdown: dict[str, float] = field(default_factory=dict)
+    # Catalog files (users' chips and models) beside the shipped catalog.
+    catalog: tuple[Path, ...] = ()
 
     def node_ids(self) -> list[str]:
         return self.group.node_ids(self.name)

@@ -33,7 +33,7 @@ from edgetier.wire.metrics_http import MetricsHTTPServer
 from edgetier.wire.net import advertised_host, host_port
 from edgetier.wire.rpc import add_servicer
 from edgetier.wire.tls import add_port
-from npu_sim.predictor import Predictor, default_predictor
+from npu_sim.predictor import Predictor, load_predictor
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["DeviceAgent"].full_name
@@ -125,7 +125,7 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
     Raises config.SettingsError for settings that cannot work, AgentStartError if a port
     cannot be bound.
     """
-    predictor = predictor or default_predictor()
+    predictor = predictor or load_predictor(settings.catalog)
     config.validate(settings, predictor)
     loop = asyncio.get_running_loop()
     metrics = AgentMetrics(settings.group.tier, settings.group.models)

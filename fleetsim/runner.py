@@ -26,7 +26,7 @@ from fleetsim.simulator import Simulator
 from fleetsim.summary import PolicyStats, write_csv
 from fleetsim.workload import arrivals, horizon_s
 from fleetsim.workload.trace import read_trace, resolve
-from npu_sim.predictor import Predictor, default_predictor
+from npu_sim.predictor import Predictor
 from routing.specs import PolicySpec
 
 Progress = Callable[[int], None]
@@ -117,7 +117,7 @@ def run_scenario(
     """Run every policy (default: the scenario's) and the oracle; write outputs if `out_dir`."""
     seed = scenario.seed if seed is None else seed
     policies = list(policies or scenario.policies)
-    predictor = predictor or default_predictor()
+    predictor = predictor or scenario.predictor()
     parquet = ParquetSink(out_dir / "requests.parquet") if out_dir and records else None
     stats: dict[str, PolicyStats] = {}
     try:

@@ -17,18 +17,20 @@ YAML data before validation, so an override is validated like a hand edit.
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AfterValidator, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 
 from npu_sim import datafile
-from npu_sim.catalog import UnknownNameError, default_catalog
+from npu_sim.catalog import Catalog, UnknownNameError, default_catalog
 from npu_sim.hardware import Tier
 from npu_sim.models import LLM
-from npu_sim.predictor import Predictor, default_predictor
+from npu_sim.predictor import Predictor, load_predictor
 from routing.groups import GroupName, NodeGroup, Problem, group_problems
 from routing.network import NetworkModel
 from routing.policies import BUILTINS
@@ -38,26 +40,10 @@ from routing.specs import PolicyEntry, PolicyError, PolicySpec
 TASKS = ("llm", "detection", "classification", "embedding")
 
 
-def _known(kind: str) -> Any:
-    def check(name: str) -> str:
-        catalog = default_catalog()
-        try:
-            getattr(catalog, kind)(name)
-        except UnknownNameError as exc:
-            raise ValueError(str(exc)) from None
-        return name
-
-    return AfterValidator(check)
-
-
-def _slo_key(name: str) -> str:
-    if name not in TASKS and name not in default_catalog().models_by_id:
-        raise ValueError(f"{name!r} is neither a model id nor a task ({', '.join(TASKS)})")
-    return name
-
-
-ModelId = Annotated[str, _known("model")]
-SloKey = Annotated[str, AfterValidator(_slo_key)]
+#: Model ids and SLO keys are checked against the scenario's catalog (shipped chips and models
+#: plus its `catalog:` files) after the schema, in `references`.
+ModelId = str
+SloKey = str
 Weight = Annotated[float, pydantic.Field(gt=0)]
 
 
@@ -189,6 +175,9 @@ class Scenario:
     attempt_floor_s: PositiveFloat = 2.0
     events: list[Outage] = field(default_factory=list)
     description: str = ""
+    # Catalog files (chips and models users bring, in the schema of npu_sim's data files),
+    # relative to this file; resolved to absolute paths when the scenario loads.
+    catalog: list[str] = field(default_factory=list)
     base_dir: str = ""  # where relative file names resolve (set by load_scenario)
 
     # -- derived ---------------------------------------------------------------------------
@@ -201,9 +190,13 @@ class Scenario:
             links[tier] = replace(links[tier], **changes)
         return NetworkModel(links=links)
 
+    def predictor(self) -> Predictor:
+        """The shipped catalog plus this scenario's catalog files, calibrated (memoised)."""
+        return _predictor(tuple(self.catalog))
+
     def slo_for(self, model_id: str) -> float | None:
         """The model's SLO (seconds, scaled): its own entry, else its task's, else None."""
-        model = default_catalog().model(model_id)
+        model = self.predictor().catalog.model(model_id)
         task = "llm" if isinstance(model, LLM) else model.task
         slo = self.slo_s.get(model_id, self.slo_s.get(task))
         return None if slo is None else slo * self.slo_scale
@@ -242,6 +235,17 @@ def references(scenario: Scenario, predictor: Predictor) -> list[Problem]:
                 f"no device group {device_group!r}; device groups: {', '.join(devices) or '-'}",
             )
         )
+    catalog = predictor.catalog
+    problems += [
+        (where, str(exc))
+        for where, model_id in _model_references(scenario)
+        if (exc := _unknown_model(catalog, model_id)) is not None
+    ]
+    for key in scenario.slo_s:
+        if key not in TASKS and key not in catalog.models_by_id:
+            problems.append(
+                (("slo_s", key), f"{key!r} is neither a model id nor a task ({', '.join(TASKS)})")
+            )
     labels: set[str] = set()
     for i, spec in enumerate(scenario.policies):
         try:
@@ -266,27 +270,59 @@ def references(scenario: Scenario, predictor: Predictor) -> list[Problem]:
     return problems
 
 
+def _model_references(scenario: Scenario) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every model id the workload names, with where it is named."""
+    workload = scenario.workload
+    if isinstance(workload, Poisson):
+        for i, entry in enumerate(workload.mix):
+            yield ("workload", "mix", i, "model"), entry.model
+    else:
+        for model_id in workload.models:
+            yield ("workload", "models", model_id), model_id
+
+
+def _unknown_model(catalog: Catalog, model_id: str) -> UnknownNameError | None:
+    try:
+        catalog.model(model_id)
+    except UnknownNameError as exc:
+        return exc
+    return None
+
+
 def parse_scenario(
     data: Any,
     path: Path,
     node: Any = None,
     base_dir: Path | None = None,
-    predictor: Predictor | None = None,
+    extra_catalogs: Sequence[Path] = (),
 ) -> Scenario:
-    """Validate already-parsed YAML data (raises npu_sim.datafile.DataFileError)."""
+    """Validate already-parsed YAML data, its names against its catalog (the shipped one, its
+    `catalog:` files and `extra_catalogs`); raises npu_sim.datafile.DataFileError."""
     scenario: Scenario = datafile.validate(path, data, node, Scenario)
-    problems = references(scenario, predictor or default_predictor())
+    base = base_dir if base_dir is not None else path.parent
+    files = [str((base / file).resolve()) for file in scenario.catalog]
+    files += [str(file.resolve()) for file in extra_catalogs]
+    scenario = replace(scenario, base_dir=str(base), catalog=files)
+    problems = references(scenario, scenario.predictor())
     if problems:
         raise datafile.errors_at(path, node, problems)
-    return replace(scenario, base_dir=str(base_dir if base_dir is not None else path.parent))
+    return scenario
 
 
-def load_scenario(path: Path, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Load, override (`{"topology.phone.nodes": 100}`) and validate a scenario file."""
+@functools.cache
+def _predictor(catalog_files: tuple[str, ...]) -> Predictor:
+    return load_predictor([Path(file) for file in catalog_files])
+
+
+def load_scenario(
+    path: Path, overrides: dict[str, Any] | None = None, extra_catalogs: Sequence[Path] = ()
+) -> Scenario:
+    """Load, override (`{"topology.phone.nodes": 100}`) and validate a scenario file, with
+    `extra_catalogs` (`--catalog FILE`) beside its own catalog files."""
     data, node = datafile.parse_yaml(path)
     if overrides:
         data = apply_overrides(data, overrides)
-    return parse_scenario(data, path, node)
+    return parse_scenario(data, path, node, extra_catalogs=extra_catalogs)
 
 
 def apply_overrides(data: Any, overrides: dict[str, Any]) -> Any:

@@ -40,7 +40,7 @@ from fleetsim.fleet import SimNode, affected, build_fleet
 from fleetsim.scenario import Scenario
 from fleetsim.workload import Arrival
 from npu_sim.engine import Finished, Job, NodeEngine
-from npu_sim.predictor import Predictor, default_predictor
+from npu_sim.predictor import Predictor
 from routing.cluster import Cluster
 from routing.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
 from routing.policy import Policy, Step
@@ -94,7 +94,7 @@ class Simulator:
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        self.predictor = predictor or default_predictor()
+        self.predictor = predictor or scenario.predictor()
         self.network = scenario.network_model()
         self.cluster = Cluster(self.predictor, self.network)
         self.nodes = build_fleet(scenario, self.predictor, self.cluster)

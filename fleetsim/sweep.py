@@ -18,7 +18,7 @@ only EdgeTier installed (and a trace that is shipped, or at the same path).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ class Sweep:
     params: list[Param]
     seeds: list[int]
     points: list[Point] = field(default_factory=list)
+    catalogs: list[str] = field(default_factory=list)  # --catalog files, absolute
 
     @property
     def columns(self) -> list[str]:
@@ -70,13 +71,17 @@ class Sweep:
         return [*names, "seed", *COLUMNS]
 
 
-def plan(scenario_path: Path, params: list[Param], seeds: int = 1) -> Sweep:
+def plan(
+    scenario_path: Path, params: list[Param], seeds: int = 1, catalogs: Sequence[Path] = ()
+) -> Sweep:
     """The grid, with every point validated here (errors name the file and field)."""
     text = scenario_path.read_text(encoding="utf-8")
     base = yaml.safe_load(text)
     first_seed = base.get("seed", 0) if isinstance(base, dict) else 0
     seed_list = [int(first_seed) + i for i in range(seeds)]
-    sweep = Sweep(text, str(scenario_path), params, seed_list)
+    sweep = Sweep(
+        text, str(scenario_path), params, seed_list, catalogs=[str(c.resolve()) for c in catalogs]
+    )
     policy_values: list[list[str] | None] = [None]
     grid = [p for p in params if p.path not in POLICY_PARAMS]
     for p in params:
@@ -86,22 +91,23 @@ def plan(scenario_path: Path, params: list[Param], seeds: int = 1) -> Sweep:
                 spec.build()  # a bad name or path fails here, not on a worker
     for combo in itertools.product(*(p.values for p in grid)):
         overrides = {p.path: v for p, v in zip(grid, combo, strict=True)}
-        _load(text, str(scenario_path), overrides)  # validate now, not on a worker
+        _load(text, str(scenario_path), overrides, sweep.catalogs)  # now, not on a worker
         for policies in policy_values:
             for seed in seed_list:
                 sweep.points.append(Point(overrides, policies, seed))
     return sweep
 
 
-def _load(text: str, path: str, overrides: dict[str, Any]) -> Any:
+def _load(text: str, path: str, overrides: dict[str, Any], catalogs: list[str]) -> Any:
     data = yaml.safe_load(text)
     node = yaml.compose(text)
-    return parse_scenario(apply_overrides(data, overrides), Path(path), node)
+    extra = [Path(file) for file in catalogs]
+    return parse_scenario(apply_overrides(data, overrides), Path(path), node, extra_catalogs=extra)
 
 
-def run_point(text: str, path: str, point: Point) -> list[dict[str, Any]]:
+def run_point(text: str, path: str, point: Point, catalogs: list[str]) -> list[dict[str, Any]]:
     """One grid point: the summary rows of its run, with the parameters and seed in front."""
-    scenario = _load(text, path, point.overrides)
+    scenario = _load(text, path, point.overrides, catalogs)
     result = run_scenario(scenario, None, point.policies, point.seed, plots=False, records=False)
     return [{**point.overrides, "seed": point.seed, **row} for row in result.rows]
 
@@ -109,7 +115,7 @@ def run_point(text: str, path: str, point: Point) -> list[dict[str, Any]]:
 def run_local(sweep: Sweep, progress: Callable[[int], None] | None = None) -> list[dict]:
     rows: list[dict[str, Any]] = []
     for point in sweep.points:
-        rows += run_point(sweep.scenario_text, sweep.scenario_path, point)
+        rows += run_point(sweep.scenario_text, sweep.scenario_path, point, sweep.catalogs)
         if progress is not None:
             progress(1)
     return rows
@@ -132,7 +138,7 @@ def run_ray(
     try:
         task = ray.remote(run_point)
         pending = {
-            task.remote(sweep.scenario_text, sweep.scenario_path, point): i
+            task.remote(sweep.scenario_text, sweep.scenario_path, point, sweep.catalogs): i
             for i, point in enumerate(sweep.points)
         }
         results: dict[int, list[dict[str, Any]]] = {}

@@ -22,7 +22,7 @@ from edgetier.wire.metrics_http import MetricsHTTPServer
 from edgetier.wire.net import advertised_host, host_port
 from edgetier.wire.rpc import add_servicer
 from edgetier.wire.tls import TlsConfig, add_port
-from npu_sim.predictor import default_predictor
+from npu_sim.predictor import load_predictor
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.registry import Registry
 from orchestrator.router import Router
@@ -58,6 +58,7 @@ class OrchestratorSettings:
     sd_dir: Path | None = None
     tls: TlsConfig | None = None
     network: NetworkModel = field(default_factory=NetworkModel)
+    catalog: tuple[Path, ...] = ()  # users' chips and models beside the shipped catalog
 
 
 class OrchestratorServer:
@@ -65,7 +66,7 @@ class OrchestratorServer:
 
     def __init__(self, settings: OrchestratorSettings) -> None:
         self.settings = settings
-        predictor = default_predictor()
+        predictor = load_predictor(settings.catalog)
         self.metrics = OrchestratorMetrics()
         self.cluster = Cluster(predictor, settings.network)
         self.registry = Registry(

@@ -21,12 +21,12 @@ from device_agent.config import (
     validate,
 )
 from edgetier.cli.argtypes import non_negative_float, port, positive_int
+from edgetier.cli.catalogs import add_catalog_argument, predictor_from_args
 from edgetier.wire.auth import TOKEN_ENV, default_token
 from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
 from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
 from npu_sim.hardware import TIERS
-from npu_sim.predictor import default_predictor
 from routing.groups import NodeGroup
 
 
@@ -43,7 +43,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     agent.add_argument("--name", required=True, help="agent name; nodes are NAME-0, NAME-1, ...")
     agent.add_argument("--tier", required=True, choices=TIERS)
     agent.add_argument(
-        "--hardware", required=True, metavar="HW", choices=sorted(catalog.hardware_by_id)
+        "--hardware",
+        required=True,
+        metavar="HW",
+        help="the nodes' chip: shipped ("
+        + ", ".join(sorted(catalog.hardware_by_id))
+        + ") or one of the --catalog files'",
     )
     agent.add_argument("--nodes", type=positive_int, default=1, help="nodes to host (default 1)")
     agent.add_argument(
@@ -107,6 +112,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         type=_slowdown,
         help="fault injection: make NODE this many times slower (repeatable)",
     )
+    add_catalog_argument(agent)
     add_tls_arguments(agent)
     agent.set_defaults(handler=_agent, parser=agent)
 
@@ -151,8 +157,9 @@ def _agent(args: argparse.Namespace) -> int:
             grace_s=args.grace_s,
             tls=tls,
             slowdown=dict(args.slowdown),
+            catalog=tuple(path.resolve() for path in args.catalog),
         )
-        validate(settings, default_predictor())
+        validate(settings, predictor_from_args(args))
     except SettingsError as exc:
         parser.error(f"argument {exc.flag}: {exc}")
     logging.basicConfig(

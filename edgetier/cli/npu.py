@@ -4,41 +4,17 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from pathlib import Path
 
 from edgetier.cli.argtypes import positive_int
+from edgetier.cli.catalogs import add_catalog_argument, predictor_from_args
 from edgetier.cli.output import console, print_json, print_table
 from npu_sim.catalog import UnknownNameError, default_catalog
-from npu_sim.datafile import DataFileError
 from npu_sim.models import LLM
 from npu_sim.predictor import (
     DEFAULT_OUTPUT_TOKENS,
     DEFAULT_PROMPT_TOKENS,
-    Predictor,
-    load_predictor,
 )
 from npu_sim.validation import METHODS, ValidationReport, validate
-
-
-def _catalog_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--catalog",
-        action="append",
-        type=Path,
-        default=[],
-        metavar="FILE",
-        help="a catalog file of your own chips and models (hardware: / models:, in the shipped "
-        "files' schema); repeatable",
-    )
-    parser.set_defaults(parser=parser)
-
-
-def _predictor(args: argparse.Namespace) -> Predictor:
-    """The shipped catalog plus the --catalog files; a bad file exits 2 naming file and line."""
-    try:
-        return load_predictor(args.catalog)
-    except DataFileError as exc:
-        args.parser.error(f"argument --catalog: {exc}")
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -48,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
     listing = sub.add_parser("list", help="show the hardware, model and precision catalogs")
     listing.add_argument("--json", action="store_true", help="print one JSON object")
-    _catalog_option(listing)
+    add_catalog_argument(listing)
     listing.set_defaults(handler=_list)
 
     predict = sub.add_parser(
@@ -69,7 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     predict.add_argument("--output-tokens", type=positive_int, default=DEFAULT_OUTPUT_TOKENS)
     predict.add_argument("--batch", type=positive_int, default=1)
     predict.add_argument("--json", action="store_true", help="print one JSON object")
-    _catalog_option(predict)
+    add_catalog_argument(predict)
     predict.set_defaults(handler=_predict)
 
     check = sub.add_parser(
@@ -77,7 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="leave-one-out and leave-one-chip-out comparison with published measurements",
     )
     check.add_argument("--json", action="store_true", help="print one JSON object")
-    _catalog_option(check)
+    add_catalog_argument(check)
     check.set_defaults(handler=_validate)
 
 
@@ -86,7 +62,7 @@ def _shipped(ids: Iterable[str]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    catalog = _predictor(args).catalog
+    catalog = predictor_from_args(args).catalog
     if args.json:
         print_json(
             {
@@ -160,7 +136,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    predictor = _predictor(args)
+    predictor = predictor_from_args(args)
     try:
         prediction = predictor.predict(
             args.hardware,
@@ -194,7 +170,7 @@ COLUMNS += ["LOO", "LOO %", "LOCO", "LOCO %"]
 
 
 def _validate(args: argparse.Namespace) -> int:
-    report = validate(_predictor(args).catalog)
+    report = validate(predictor_from_args(args).catalog)
     if args.json:
         print_json(report.as_dict())
         return 0

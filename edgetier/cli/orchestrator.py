@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 
 from edgetier.cli.argtypes import non_negative_float, port, positive_int
+from edgetier.cli.catalogs import add_catalog_argument, predictor_from_args
 from edgetier.cli.output import console, fmt, print_json, print_table
 from edgetier.cli.policies import add_policy_arguments, policy_from_args
 from edgetier.wire.auth import TOKEN_ENV, default_token
@@ -74,12 +75,18 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="real seconds an attempt on a node gets at least before it counts as a timeout "
         "and the request escalates (else 4x its predicted latency)",
     )
+    add_catalog_argument(server)
     add_tls_arguments(server)
     server.set_defaults(handler=_serve)
 
     infer = commands.add_parser("infer", help="send one inference request to the orchestrator")
     infer.add_argument(
-        "--model", required=True, metavar="M", choices=sorted(default_catalog().models_by_id)
+        "--model",
+        required=True,
+        metavar="M",
+        help="model id: shipped ("
+        + ", ".join(sorted(default_catalog().models_by_id))
+        + ") or one of the orchestrator's --catalog files'",
     )
     prompt = infer.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", help="prompt text (about 4 characters a token)")
@@ -123,6 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
         tls = tls_from_args(args)
         policy = policy_from_args(args)
         load_policies(policy, args.seed)  # fail here, before binding a port
+        predictor_from_args(args)  # a bad catalog file too
     except (TlsError, PolicyError) as exc:
         print(f"edgetier orchestrator: {exc}", file=sys.stderr)
         return 2
@@ -136,6 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         metrics_port=args.metrics_port,
         policy=policy,
+        catalog=tuple(path.resolve() for path in args.catalog),
         seed=args.seed,
         time_scale=args.time_scale,
         agent_token=args.token,

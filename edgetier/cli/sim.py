@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from edgetier.cli.catalogs import add_catalog_argument
 from edgetier.cli.output import console, print_json, print_table
 from edgetier.cli.policies import add_option_argument, policies_from_text
 from fleetsim.runner import ConservationError, expected_requests, run_scenario
@@ -60,6 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "paths to Policy subclasses on the Python path (default: the scenario's)",
     )
     add_option_argument(run)
+    add_catalog_argument(run)
     run.add_argument("--seed", type=int, help="override the scenario's seed")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--json", action="store_true", help="print the summary rows as JSON")
@@ -74,6 +76,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         metavar="PATH=V1,V2",
         help="a dotted scenario path and its values (repeatable); 'policy' picks policies",
     )
+    add_catalog_argument(sweep)
     sweep.add_argument("--seeds", type=int, default=1, help="seeds per point (from the file's)")
     sweep.add_argument(
         "--ray",
@@ -105,7 +108,7 @@ def _progress() -> Progress:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        scenario = load_scenario(args.scenario)
+        scenario = load_scenario(args.scenario, extra_catalogs=args.catalog)
         try:
             if args.policies:
                 policies = policies_from_text(args.policies, args.policy_option)
@@ -150,10 +153,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
     try:
         params = [sweeping.parse_param(text) for text in args.param]
-        plan = sweeping.plan(args.scenario, params, args.seeds)
+        plan = sweeping.plan(args.scenario, params, args.seeds, args.catalog)
     except (DataFileError, TraceError, ValueError, OSError) as exc:
         return _fail(str(exc))
-    name = load_scenario(args.scenario).name
+    name = load_scenario(args.scenario, extra_catalogs=args.catalog).name
     out = args.out or Path("results") / f"{name}-sweep"
     with _progress() as bar:
         where = f"Ray ({args.ray})" if args.ray else "locally"

@@ -22,6 +22,7 @@ from deploy.monitoring import DEFAULT_PORT, PrometheusMissingError, prometheus_b
 from deploy.ray_stack import LOCAL, RayStack
 from deploy.stack import Stack
 from edgetier.cli.argtypes import non_negative_float, port
+from edgetier.cli.catalogs import add_catalog_argument
 from edgetier.cli.output import console, print_json, print_table
 from edgetier.cli.policies import add_option_argument
 from edgetier.wire.auth import DEFAULT_TOKEN, TOKEN_ENV, default_token
@@ -89,13 +90,14 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         action="store_true",
         help="print the endpoints as one JSON line instead of a table",
     )
+    add_catalog_argument(up)
     add_tls_arguments(up)
     up.set_defaults(handler=_up)
 
 
 def _up(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, extra_catalogs=args.catalog)
     except DataFileError as exc:
         print(f"edgetier up: {exc}", file=sys.stderr)
         return 2
