@@ -14,7 +14,7 @@ from typing import Protocol
 
 from npu_sim.fastinit import fast_init
 from npu_sim.hardware import Hardware, Tier
-from npu_sim.models import Model
+from npu_sim.models import LLM, Model
 from npu_sim.predictor import Predictor
 from routing.network import NetworkModel
 from routing.request import Request
@@ -86,6 +86,10 @@ class ClusterView(Protocol):
 
     def estimate(self, node: NodeState, request: Request, model: str | None = None) -> Estimate: ...
 
+    def marginal_joules(
+        self, node: NodeState, request: Request, model: str | None = None
+    ) -> float: ...
+
 
 class _IndexedSet:
     """Nodes with O(1) add, remove and random access (for sampling)."""
@@ -126,6 +130,7 @@ class Cluster:
         default_factory=dict, repr=False
     )
     _static_network: NetworkModel | None = field(default=None, repr=False)
+    _marginal: dict[tuple, float] = field(default_factory=dict, repr=False)
 
     # -- driver side -------------------------------------------------------------------------
 
@@ -207,6 +212,48 @@ class Cluster:
             network_s=network_s,
         )
 
+    def marginal_joules(self, node: NodeState, request: Request, model: str | None = None) -> float:
+        """The joules the fleet spends more if `request` runs on `node` now, network included.
+
+        On a chip that does not batch, its own run (`estimate`'s energy). On one that batches,
+        its prefill plus, for each of its decode steps, what it adds to the step of the batch
+        running there now: E(b + 1) - E(b) for the b requests the node holds (an idle node:
+        the whole step, E(1)), each member taken at this request's mid-generation context.
+        This is what a request costs a GPU that is busy anyway, which its cost alone (a
+        whole step per token) overstates by up to the batch size."""
+        model_id = model or request.model
+        static = self._static_for(node, request, model_id)  # also drops memos of an old network
+        if node.max_batch <= 1:
+            return static[3] * node.slowdown
+        running = min(node.in_flight, node.max_batch - 1)
+        key = (
+            node.tier,
+            node.hardware.id,
+            model_id,
+            node.models[model_id],
+            request.prompt_tokens,
+            request.output_tokens,
+            running,
+        )
+        found = self._marginal.get(key)
+        if found is None:
+            if len(self._marginal) >= 1 << 17:
+                self._marginal.clear()
+            found = self._marginal[key] = self._marginal_cost(key)
+        return found * node.slowdown
+
+    def _marginal_cost(self, key: tuple) -> float:
+        tier, hardware, model_id, precision, prompt_tokens, output_tokens, running = key
+        costs = self.predictor.costs(hardware, model_id, precision)
+        transfer = self.network.transfer(tier, costs.model, prompt_tokens, output_tokens)
+        if not isinstance(costs.model, LLM):  # one image: no decode steps to share
+            return costs.serve(prompt_tokens, output_tokens).energy_j + transfer.joules
+        context = prompt_tokens + output_tokens / 2
+        before = costs.decode_step(running, running * context).joules if running else 0.0
+        after = costs.decode_step(running + 1, (running + 1) * context).joules
+        steps = output_tokens - 1
+        return costs.prefill(prompt_tokens).joules + steps * (after - before) + transfer.joules
+
     def observe(self, node: NodeState, request: Request, model: str, service_s: float) -> None:
         """Learn the node's slowdown from a served request: an exponentially weighted mean
         of observed over predicted service time (npu_sim's prediction for it alone)."""
@@ -236,6 +283,7 @@ class Cluster:
         )
         if self._static_network is not self.network:
             self._static.clear()
+            self._marginal.clear()
             self._static_network = self.network
         static = self._static.get(key)
         if static is None:

@@ -12,13 +12,23 @@ from routing.policies.cloud_only import CloudOnly
 from routing.policies.device_first import DeviceFirst
 from routing.policies.edge_only import EdgeOnly
 from routing.policies.energy_aware import EnergyAware
+from routing.policies.energy_marginal import EnergyMarginal
 from routing.policies.latency_greedy import LatencyGreedy
 from routing.policies.power_of_two import PowerOfTwo
 from routing.policy import Policy
 
 BUILTINS: dict[str, type[Policy]] = {
     cls.name: cls
-    for cls in (DeviceFirst, CloudOnly, EdgeOnly, LatencyGreedy, EnergyAware, PowerOfTwo, Cascade)
+    for cls in (
+        DeviceFirst,
+        CloudOnly,
+        EdgeOnly,
+        LatencyGreedy,
+        EnergyAware,
+        EnergyMarginal,
+        PowerOfTwo,
+        Cascade,
+    )
 }
 DEFAULT_POLICY = DeviceFirst.name
 
@@ -30,6 +40,7 @@ __all__ = [
     "DeviceFirst",
     "EdgeOnly",
     "EnergyAware",
+    "EnergyMarginal",
     "LatencyGreedy",
     "PowerOfTwo",
 ]
