@@ -1,18 +1,16 @@
 """Load a YAML data file into typed dataclasses, with errors that name the file, field and line.
 
-Catalogs and scenarios are edited by hand; a typo must produce "models.yaml:41: llm.qwen2-0.5b.
-layers: Input should be a valid integer", not a traceback. pydantic validates the plain
-dataclasses of the core (it knows their field types), and the YAML node tree gives the line.
-A dataclass that forbids unknown keys (`STRICT`) gets "unknown key `memroy_gib`; did you mean
-`memory_gib`?", the suggestion read from the schema at that place in the file.
+Catalogs, scenarios and stack files are edited by hand; a typo must produce "models.yaml:41:
+llm.qwen2-0.5b.layers: must be a whole number, got 'x'", not a traceback. pydantic validates the
+plain dataclasses of the core (it knows their field types), `npu_sim.schema_errors` says what
+went wrong in words, and the YAML node tree gives the line. Every dataclass a user writes is
+`STRICT`: an unknown key is an error ("unknown key `memroy_gib`; did you mean `memory_gib`?"),
+never a default silently kept; its attribute docstrings are the descriptions of the JSON Schema
+that editors complete and check files with (`json_schema`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import types
-import typing
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,11 @@ from typing import Any
 import pydantic
 import yaml
 
-#: Decorator for the dataclasses of files users write: an unknown key is an error, not ignored.
-STRICT = pydantic.with_config(pydantic.ConfigDict(extra="forbid"))
-_UNKNOWN_KEY = {"unexpected_keyword_argument", "extra_forbidden"}
+from npu_sim import schema_errors
+
+#: Decorator for the dataclasses of files users write: an unknown key is an error, not ignored;
+#: a field's docstring (a string right below it) describes it in the JSON Schema.
+STRICT = pydantic.with_config(pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True))
 
 
 class DataFileError(ValueError):
@@ -72,60 +72,33 @@ def errors_at(
     return DataFileError("\n".join(messages))
 
 
-def _child(schema: Any, key: int | str) -> Any:
-    """The type found at `key` inside a value of type `schema`, or None."""
-    origin, args = typing.get_origin(schema), typing.get_args(schema)
-    if origin is typing.Annotated:
-        return _child(args[0], key)
-    if origin in (typing.Union, types.UnionType):
-        return next((c for c in (_child(a, key) for a in args) if c is not None), None)
-    if origin is dict:
-        return args[1]
-    if origin in (list, tuple):
-        return args[0]
-    if dataclasses.is_dataclass(schema):
-        return typing.get_type_hints(schema, include_extras=True).get(str(key))
-    return None
-
-
-def _keys_at(schema: Any, loc: tuple[int | str, ...]) -> list[str]:
-    """The keys the mapping at `loc` may hold (its dataclass's fields), walking `schema`."""
-    for key in loc:
-        schema = _child(schema, key)
-    origin = typing.get_origin(schema)
-    if origin is typing.Annotated or origin in (typing.Union, types.UnionType):
-        return sorted({k for a in typing.get_args(schema) for k in _keys_at(a, ())})
-    if dataclasses.is_dataclass(schema):
-        return [f.name for f in dataclasses.fields(schema) if f.init]
-    return []
-
-
-def unknown_key_message(key: str, valid: Iterable[str]) -> str:
-    """ "unknown key `x`; did you mean `y`?" (or the valid keys when none is close)."""
-    valid = sorted(valid)
-    close = difflib.get_close_matches(key, valid, n=1)
-    if close:
-        return f"unknown key `{key}`; did you mean `{close[0]}`?"
-    return f"unknown key `{key}`; valid keys: {', '.join(valid)}"
-
-
-def _message(schema: Any, error: Any) -> str:
-    if error["type"] in _UNKNOWN_KEY:
-        loc = tuple(error["loc"])
-        return unknown_key_message(str(loc[-1]), _keys_at(schema, loc[:-1]))
-    return error["msg"]
-
-
 def validate(path: Path, data: Any, node: yaml.Node | None, schema: Any) -> Any:
     """Validate `data` against `schema` (a type pydantic understands); errors name file and line."""
     try:
         return pydantic.TypeAdapter(schema).validate_python(data)
     except pydantic.ValidationError as exc:
-        problems = [(err["loc"], _message(schema, err)) for err in exc.errors()]
-        raise errors_at(path, node, problems) from None
+        raise errors_at(path, node, schema_errors.problems(exc, data, schema)) from None
 
 
 def load(path: Path, schema: Any) -> Any:
     """Parse and validate one YAML file."""
     data, node = parse_yaml(path)
     return validate(path, data, node, schema)
+
+
+def check(schema: Any, value: Any) -> Any:
+    """`value` validated as `schema` (a single value, not a file: a policy option, say);
+    ValueError saying what is wrong, in words."""
+    try:
+        return pydantic.TypeAdapter(schema).validate_python(value)
+    except pydantic.ValidationError as exc:
+        raise ValueError(schema_errors.message(exc, value, schema)) from None
+
+
+def json_schema(schema: Any) -> dict[str, Any]:
+    """The JSON Schema of files of type `schema` (draft 2020-12), from the same dataclasses
+    that validate them, their field docstrings as descriptions."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **pydantic.TypeAdapter(schema).json_schema(mode="validation"),
+    }

@@ -86,7 +86,7 @@ def test_missing_field_and_missing_source_are_rejected(tmp_path: Path) -> None:
     folder = _catalog_copy(tmp_path)
     path = folder / "models.yaml"
     path.write_text(path.read_text().replace("layers: 24, ", "", 1))
-    with pytest.raises(DataFileError, match=r"llm\.qwen2-0\.5b\.layers: Field required"):
+    with pytest.raises(DataFileError, match=r"llm\.qwen2-0\.5b\.layers: required, but not given"):
         load_catalog(data_dir=folder)
     folder = _catalog_copy(tmp_path)
     path = folder / "hardware.yaml"
