@@ -22,10 +22,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AfterValidator, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import (
+    AfterValidator,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
 
 from npu_sim import datafile
 from npu_sim.catalog import UnknownNameError, default_catalog
+from npu_sim.datafile import STRICT, SetByLoader
 from npu_sim.hardware import Tier
 from npu_sim.models import LLM
 from npu_sim.predictor import Predictor, default_predictor
@@ -61,32 +68,45 @@ SloKey = Annotated[str, AfterValidator(_slo_key)]
 Weight = Annotated[float, pydantic.Field(gt=0)]
 
 
+@STRICT
 @dataclass(frozen=True)
 class LinkOverride:
-    """Fields to change in orchestrator.network's default link to a tier (others kept)."""
+    """Fields to change in routing.network's default link to a tier (the others are kept):
+    edge 4 ms, 100 Mbit/s, 6.4e-7 J/byte; cloud 40 ms, 50 Mbit/s, 2.2e-5 J/byte."""
 
     rtt_s: NonNegativeFloat | None = None
+    """Round-trip time from the client's device to the tier, seconds."""
     bandwidth_mbit_s: PositiveFloat | None = None
+    """Bandwidth of the link, Mbit/s."""
     joules_per_byte: NonNegativeFloat | None = None
+    """Energy to move one byte over the link, joules (counted in each request's energy)."""
 
 
+@STRICT
 @dataclass(frozen=True)
 class LogNormal:
     """Token counts whose logarithm is normal: median and sigma of the underlying normal."""
 
     median: PositiveFloat
+    """The median token count."""
     sigma: NonNegativeFloat
+    """The standard deviation of the count's natural logarithm."""
 
 
+@STRICT
 @dataclass(frozen=True)
 class Tokens:
     """A token-count distribution: exactly one of `constant`, `uniform: [low, high]`
     (inclusive) or `lognormal`; draws are clipped to [1, max]."""
 
     constant: PositiveInt | None = None
+    """Always this many tokens."""
     uniform: tuple[PositiveInt, PositiveInt] | None = None
+    """[low, high]: any count in between, each as likely (both included)."""
     lognormal: LogNormal | None = None
+    """{median, sigma}: a long-tailed count, as real prompt and answer lengths are."""
     max: PositiveInt = 1_000_000
+    """Draws above this are clipped to it."""
 
     def __post_init__(self) -> None:
         given = [f.name for f in fields(self) if f.name != "max" and getattr(self, f.name)]
@@ -103,33 +123,47 @@ def as_tokens(spec: TokenSpec) -> Tokens:
     return Tokens(constant=spec) if isinstance(spec, int) else spec
 
 
+@STRICT
 @dataclass(frozen=True)
 class MixEntry:
     """One kind of request in a synthetic mix: a model, its share, its token counts (vision
     models take one image: their token counts are ignored)."""
 
     model: ModelId
+    """The model requests ask for, a model id of the catalog (`edgetier npu list`)."""
     weight: Weight = 1.0
+    """Its share of the requests, relative to the other entries' weights."""
     prompt_tokens: TokenSpec = 128
+    """Prompt length in tokens: a number, {uniform: [low, high]}, {lognormal: {median,
+    sigma}, max: N} or {constant: N}."""
     output_tokens: TokenSpec = 128
+    """Tokens to generate, in the same forms as prompt_tokens."""
 
 
 DeviceMapping = Literal["uniform", "round-robin"]
 
 
+@STRICT
 @dataclass(frozen=True)
 class Poisson:
     """Poisson arrivals at `rate_per_s`, each request drawn from `mix`; runs until the
     scenario's `duration_s` or `requests` requests, whichever comes first."""
 
     rate_per_s: PositiveFloat
+    """Mean arrivals per second, over the whole fleet."""
     mix: Annotated[list[MixEntry], pydantic.Field(min_length=1)]
+    """The kinds of request, each drawn in proportion to its weight."""
     kind: Literal["poisson"] = "poisson"
+    """Which workload this is: poisson (or trace)."""
     requests: PositiveInt | None = None
+    """Stop after this many requests (none: at duration_s)."""
     devices: DeviceMapping = "uniform"
+    """Which device each request comes from: uniform (random, seeded) or round-robin."""
     device_group: str | None = None
+    """Requests come from this device group's nodes only (none: every device group's)."""
 
 
+@STRICT
 @dataclass(frozen=True)
 class Trace:
     """Replay of a request trace in the Azure LLM 2023 format (TIMESTAMP, ContextTokens,
@@ -138,28 +172,43 @@ class Trace:
     the weighted `models` mix and a device (uniform random with the seed, or round-robin)."""
 
     file: str
+    """The trace CSV: beside the scenario, or a shipped one (azure_llm_2023_conv.csv,
+    azure_llm_2023_code.csv)."""
     models: Annotated[dict[ModelId, Weight], pydantic.Field(min_length=1)]
+    """Which model each request asks for: {model id: weight}, drawn in proportion."""
     kind: Literal["trace"] = "trace"
+    """Which workload this is: trace (or poisson)."""
     speedup: PositiveFloat = 1.0
+    """Replay this many times faster than recorded (2: twice the arrival rate)."""
     cap_to_context: bool = True
+    """Shorten requests longer than their model's context window (false: they are refused)."""
     requests: PositiveInt | None = None
+    """Replay only the first this many requests (none: all of them)."""
     devices: DeviceMapping = "uniform"
+    """Which device each request comes from: uniform (random, seeded) or round-robin."""
     device_group: str | None = None
+    """Requests come from this device group's nodes only (none: every device group's)."""
 
 
 Workload = Annotated[Poisson | Trace, pydantic.Field(discriminator="kind")]
 
 
+@STRICT
 @dataclass(frozen=True)
 class Outage:
     """Nodes down from `start_s` to `end_s` (a fault: requests on them fail, they come back
     empty): every node of `group`, or of `tier`."""
 
     start_s: NonNegativeFloat
+    """When the nodes go down, seconds from the start."""
     end_s: NonNegativeFloat
+    """When they come back (empty), seconds from the start."""
     kind: Literal["outage"] = "outage"
+    """The kind of event: outage."""
     tier: Tier | None = None
+    """Every node of this tier goes down (or give group)."""
     group: str | None = None
+    """Every node of this topology group goes down (or give tier)."""
 
     def __post_init__(self) -> None:
         if self.end_s <= self.start_s:
@@ -168,28 +217,45 @@ class Outage:
             raise ValueError("give exactly one of tier or group")
 
 
+@STRICT
 @dataclass(frozen=True)
 class Scenario:
-    """What fleetsim runs: see scenarios/*.yaml for commented examples."""
+    """What fleetsim runs (`edgetier sim run FILE`): a fleet, its traffic, its SLOs and the
+    policies to compare. `edgetier sim init` writes an annotated starter; scenarios/*.yaml
+    are commented examples."""
 
     name: GroupName
+    """The scenario's name: results go to results/<name>/."""
     topology: Annotated[dict[GroupName, NodeGroup], pydantic.Field(min_length=1)]
+    """The fleet: node groups by name, each one live agent's nodes (`<group>-<i>`)."""
     workload: Workload
-    # Built-in names, or {name: NAME | class: module:Class, options: {...}} (routing.specs).
+    """The traffic: Poisson arrivals from a mix (kind: poisson) or a trace replay (kind:
+    trace)."""
     policies: Annotated[list[PolicyEntry], pydantic.Field(min_length=1)] = field(
         default_factory=lambda: [PolicySpec(name) for name in BUILTINS]
     )
+    """The policies to compare: built-in names, {name: NAME, options: {...}} or {class:
+    package.module:Class, options: {...}} (default: every built-in)."""
     slo_s: dict[SloKey, PositiveFloat] = field(default_factory=dict)
+    """End-to-end latency objectives, seconds, per model id or per task (llm, detection,
+    classification, embedding); a model's own entry wins over its task's (default: none)."""
     slo_scale: PositiveFloat = 1.0
+    """Multiplies every SLO (a knob for sweeps)."""
     network: dict[Literal["edge", "cloud"], LinkOverride] = field(default_factory=dict)
+    """Changes to the links from a device to the edge and the cloud tiers."""
     duration_s: PositiveFloat | None = None
-    seed: int = 0
-    # The orchestrator's --attempt-timeout-floor: an attempt may take max(this, 4 x predicted)
-    # before the router gives up on the node ("timeout") and escalates.
+    """Seconds of arrivals to simulate (none: until the workload ends)."""
+    seed: NonNegativeInt = 0
+    """Seed of every random draw: the same scenario and seed give the same numbers."""
     attempt_floor_s: PositiveFloat = 2.0
+    """The orchestrator's --attempt-timeout-floor, seconds: an attempt may take max(this, 4 x
+    predicted) before the router gives up on the node (`timeout`) and escalates."""
     events: list[Outage] = field(default_factory=list)
+    """Faults during the run: outages of a group or a tier."""
     description: str = ""
-    base_dir: str = ""  # where relative file names resolve (set by load_scenario)
+    """One line about the scenario, for people."""
+    base_dir: SetByLoader = ""
+    """Where relative file names resolve: the scenario file's folder."""
 
     # -- derived ---------------------------------------------------------------------------
 

@@ -11,12 +11,13 @@ that editors complete and check files with (`json_schema`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import yaml
+from pydantic.json_schema import SkipJsonSchema
 
 from npu_sim import schema_errors
 
@@ -25,24 +26,33 @@ from npu_sim import schema_errors
 STRICT = pydantic.with_config(pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True))
 
 
+def _set_by_the_loader(value: Any) -> Any:
+    raise ValueError("not a key of this file: EdgeTier sets it itself")
+
+
+#: A field the loader fills in (an id from the key above the entry, the folder of the file):
+#: a file that writes it gets an error, since its value would be replaced; not in the schema.
+SetByLoader = Annotated[str, SkipJsonSchema(), pydantic.BeforeValidator(_set_by_the_loader)]
+
+
 class DataFileError(ValueError):
     """A data file is missing, is not valid YAML, or does not match its schema."""
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """1-based line of the deepest YAML node on the error's path (pydantic's `loc`)."""
+    """1-based line of the deepest key (or list item) of the file on the error's path."""
     line = node.start_mark.line + 1 if node is not None else None
     for key in loc:
         if isinstance(node, yaml.MappingNode):
-            found = next((v for k, v in node.value if k.value == str(key)), None)
+            found = next(((k, v) for k, v in node.value if k.value == str(key)), None)
             if found is None:
-                continue  # not in the file: a missing field, or a tagged union's tag
-            node = found
+                break  # not in the file: a missing key (the line of its mapping says where)
+            line, node = found[0].start_mark.line + 1, found[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
+            line = node.start_mark.line + 1
         else:
             break
-        line = node.start_mark.line + 1
     return line
 
 
@@ -53,9 +63,29 @@ def parse_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     except OSError as exc:
         raise DataFileError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
-        return yaml.safe_load(text), yaml.compose(text)
+        data, node = yaml.safe_load(text), yaml.compose(text)
     except yaml.YAMLError as exc:
         raise DataFileError(f"{path}: not valid YAML: {exc}") from exc
+    twice = list(_repeated_keys(node))
+    if twice:
+        raise DataFileError("\n".join(f"{path}:{line}: {message}" for line, message in twice))
+    return data, node
+
+
+def _repeated_keys(node: yaml.Node | None) -> Iterator[tuple[int, str]]:
+    """Keys written twice in one mapping (YAML would keep the last one without a word)."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[object, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            if isinstance(key, yaml.ScalarNode) and key.value in first:
+                yield line, f"key `{key.value}` is given twice (first on line {first[key.value]})"
+            if isinstance(key, yaml.ScalarNode):
+                first.setdefault(key.value, line)
+            yield from _repeated_keys(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _repeated_keys(item)
 
 
 def errors_at(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -128,10 +129,14 @@ def _problem(item: _Located, schema: Any) -> Problem:
         return loc, unknown_key_message(str(loc[-1]), keys_at(schema, loc[:-1]))
     if kind == "missing":
         return loc, "required, but not given"
-    if kind == "union_tag_not_found":
+    if kind == "union_tag_not_found":  # pydantic stops here: look for a misspelt key too
         key = ctx["discriminator"].strip("'")
-        tags = _tags(schema, loc, key)
-        return (*loc, key), f"required, but not given: one of {', '.join(tags)}"
+        valid = keys_at(schema, loc)
+        given = error["input"] if isinstance(error["input"], Mapping) else {}
+        unknown = sorted(str(k) for k in given if k not in valid)
+        if unknown:
+            return (*loc, unknown[0]), unknown_key_message(unknown[0], valid)
+        return (*loc, key), f"required, but not given: one of {', '.join(_tags(schema, loc, key))}"
     if kind == "union_tag_invalid":
         key = ctx["discriminator"].strip("'")
         what = [str(part) for part in loc if isinstance(part, str)][-1:]  # "workload kind"
@@ -154,6 +159,10 @@ def _problem(item: _Located, schema: Any) -> Problem:
         least = "at least" if kind == "too_short" else "at most"
         entries = "entry" if count == 1 else "entries"
         return loc, f"must have {least} {count} {entries}, got {ctx['actual_length']}"
+    if kind == "literal_error" and error["loc"][-1] == "[key]":  # a key of a closed set
+        return loc, unknown_key_message(
+            str(error["input"]), re.findall(r"'([^']*)'", ctx["expected"])
+        )
     if kind == "literal_error":
         expected = ctx["expected"]
         return (

@@ -92,9 +92,16 @@ def test_missing_field_and_missing_source_are_rejected(tmp_path: Path) -> None:
     path = folder / "hardware.yaml"
     text = path.read_text()
     path.write_text(
-        text.replace("    idle_w: estimated (not published); a third", "    x: a third", 1)
+        text.replace("    idle_w: estimated (not published); a third", "    #: a third", 1)
     )
     with pytest.raises(DataFileError, match=r"ax630c: .*missing \['idle_w'\]"):
+        load_catalog(data_dir=folder)
+    path.write_text(
+        text.replace("    idle_w: estimated (not published); a third", "    idle: a third", 1)
+    )
+    with pytest.raises(
+        DataFileError, match=r"ax630c\.sources\.idle: unknown key `idle`; did you mean `idle_w`\?"
+    ):
         load_catalog(data_dir=folder)
 
 

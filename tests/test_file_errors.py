@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fleetsim.scenario import parse_scenario
+from fleetsim.scenario import load_scenario, parse_scenario
 from npu_sim.datafile import DataFileError, check
 from tests.conftest import REPO
 
@@ -79,7 +79,12 @@ def problems(change: dict[tuple[Any, ...], Any]) -> str:
             "topology.dev.tier: must be one of 'device', 'edge' or 'cloud', got 'fog'",
         ),
         ({("policies",): []}, "policies: must have at least 1 entry, got 0"),
-        ({("network",): {"fog": {}}}, "network.fog: must be one of 'edge' or 'cloud', got 'fog'"),
+        ({("seed",): -1}, "tiny.yaml:6: seed: must be a whole number >= 0, got -1"),
+        (
+            {("topology",): {"a b": DATA["topology"]["dev"]}},
+            "topology.a b: 'a b' must be 1-63 letters, digits, '.', '_' or '-'",
+        ),
+        ({("network",): {"fog": {}}}, "network.fog: unknown key `fog`; valid keys: cloud, edge"),
         (
             {("slo_s",): {"qwen": 1}},
             "slo_s.qwen: 'qwen' is neither a model id nor a task",
@@ -146,3 +151,14 @@ def test_any_junk_anywhere_reads_as_sentences_with_file_line_and_field(
     for line in message.splitlines():
         assert line.startswith("tiny.yaml"), line
         assert ": " in line and not line.rstrip().endswith(":"), line
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    text = TINY.read_text().replace(
+        "    queue_capacity: 2\n", "    queue_capacity: 2\n    nodes: 9\n"
+    )
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    with pytest.raises(DataFileError) as caught:
+        load_scenario(path)
+    assert str(caught.value) == f"{path}:13: key `nodes` is given twice (first on line 11)"
