@@ -16,7 +16,6 @@ YAML data before validation, so an override is validated like a hand edit.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,6 +29,7 @@ from pydantic import (
     PositiveInt,
 )
 
+from fleetsim.overrides import apply as set_paths
 from npu_sim import datafile
 from npu_sim.catalog import UnknownNameError, default_catalog
 from npu_sim.datafile import STRICT, SetByLoader
@@ -356,32 +356,6 @@ def load_scenario(path: Path, overrides: dict[str, Any] | None = None) -> Scenar
 
 
 def apply_overrides(data: Any, overrides: dict[str, Any]) -> Any:
-    """A deep copy of `data` with each dotted path set. Keys may contain dots (model ids such
-    as qwen2.5-0.5b): at each level the longest existing key that prefixes the rest wins, and
-    a rest that is a model id is one key."""
-    data = copy.deepcopy(data)
-    for path, value in overrides.items():
-        _set(data, path, value)
-    return data
-
-
-def _set(data: Any, path: str, value: Any) -> None:
-    if not isinstance(data, dict):
-        raise ValueError(f"--param {path}: cannot set a field inside a non-mapping")
-    keys = sorted((k for k in data if isinstance(k, str)), key=len, reverse=True)
-    for key in keys:
-        if path == key:
-            data[key] = value
-            return
-        if path.startswith(key + "."):
-            child = data[key]
-            if child is None:
-                child = data[key] = {}
-            _set(child, path[len(key) + 1 :], value)
-            return
-    head, dot, rest = path.partition(".")
-    if not dot or path in default_catalog().models_by_id:
-        data[path] = value
-        return
-    data[head] = {}
-    _set(data[head], rest, value)
+    """A deep copy of `data` with each dotted path set (fleetsim.overrides: a path that names
+    nothing in a scenario is an error naming the valid keys)."""
+    return set_paths(data, overrides, Scenario)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
+from pydantic.json_schema import SkipJsonSchema
 
 #: A problem in a file: (where, as keys and list indices from the top; message).
 Problem = tuple[tuple[int | str, ...], str]
@@ -190,13 +191,19 @@ def shown(error: Mapping[str, Any]) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def unknown_key_message(key: str, valid: Iterable[str], what: str = "key") -> str:
-    """ "unknown key `x`; did you mean `y`?" (or the valid keys when none is close)."""
+def unknown_key_message(
+    key: str, valid: Iterable[str], what: str = "key", list_valid: bool = False
+) -> str:
+    """ "unknown key `x`; did you mean `y`?" (or the valid keys when none is close, or always
+    with `list_valid`)."""
     valid = sorted(valid)
     close = difflib.get_close_matches(key, valid, n=1)
+    listed = f"valid {what}s: {', '.join(valid) or 'none'}"
     if close:
-        return f"unknown {what} `{key}`; did you mean `{close[0]}`?"
-    return f"unknown {what} `{key}`; valid {what}s: {', '.join(valid) or 'none'}"
+        return f"unknown {what} `{key}`; did you mean `{close[0]}`?" + (
+            f" ({listed})" if list_valid else ""
+        )
+    return f"unknown {what} `{key}`; {listed}"
 
 
 def child(schema: Any, key: int | str) -> Any:
@@ -225,17 +232,30 @@ def members(schema: Any) -> list[Any]:
     return [schema]
 
 
+def file_fields(record: Any) -> dict[str, Any]:
+    """The keys a file may give a dataclass, with their types: its init fields but those left
+    out of the JSON Schema (fields the loader sets)."""
+    hints = typing.get_type_hints(record, include_extras=True)
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(record)
+        if f.init
+        and not any(
+            isinstance(m, SkipJsonSchema) for m in getattr(hints[f.name], "__metadata__", ())
+        )
+    }
+
+
 def keys_at(schema: Any, loc: tuple[int | str, ...]) -> list[str]:
     """The keys the mapping at `loc` may hold (its dataclass's fields), walking `schema`."""
     for key in loc:
         schema = child(schema, key)
     return sorted(
         {
-            f.name
+            key
             for member in members(schema)
             if dataclasses.is_dataclass(member)
-            for f in dataclasses.fields(member)
-            if f.init
+            for key in file_fields(member)
         }
     )
 
