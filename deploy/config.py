@@ -22,6 +22,8 @@ from routing.policies import DEFAULT_POLICY
 from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "local.yaml"
+#: The JSON Schema of stack files (`edgetier sim schema --stack` regenerates it; a test compares).
+SCHEMA_FILE = Path(__file__).parent / "configs" / "stack.schema.json"
 RAY_RESOURCE_PREFIX = "edgetier_"
 """`edgetier up --ray` places a tier's agents on Ray nodes offering `edgetier_<tier>`."""
 Port = Annotated[int, pydantic.Field(ge=0, le=65535)]

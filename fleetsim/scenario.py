@@ -43,6 +43,10 @@ from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
 #: Tasks an SLO may be given for, besides single model ids ("llm" covers every LLM).
 TASKS = ("llm", "detection", "classification", "embedding")
+#: The JSON Schema of scenario files (`edgetier sim schema` regenerates it; a test compares) and
+#: the annotated starter scenario `edgetier sim init` prints.
+SCHEMA_FILE = Path(__file__).parent / "data" / "scenario.schema.json"
+STARTER_FILE = Path(__file__).parent / "data" / "starter.yaml"
 
 
 def _known(kind: str) -> Any:

@@ -2,6 +2,7 @@
 
     edgetier sim run SCENARIO [--out DIR] [--policies a,b,c] [--seed N] [--json]
     edgetier sim sweep SCENARIO --param PATH=v1,v2 [--param ...] [--seeds N] [--ray [ADDRESS]]
+    edgetier sim init | validate FILE | schema      (edgetier.cli.sim_files)
 
 `run` shows a progress bar, writes requests.parquet, summary.csv and PNG plots to DIR (default
 results/<scenario name>) and prints the summary. `sweep` runs a grid of overrides x seeds,
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from edgetier.cli import sim_files
 from edgetier.cli.output import console, print_json, print_table
 from edgetier.cli.policies import add_option_argument, policies_from_text
 from fleetsim.runner import ConservationError, expected_requests, run_scenario
@@ -85,6 +87,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     sweep.add_argument("--out", type=Path, help="output directory (default results/<name>-sweep)")
     sweep.add_argument("--json", action="store_true", help="print the rows as JSON")
     sweep.set_defaults(handler=_sweep)
+
+    sim_files.register(sub)
 
 
 def _fail(message: str) -> int:
