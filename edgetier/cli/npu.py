@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
-from edgetier.cli.argtypes import positive_int
+from edgetier.argtypes import positive_int
 from edgetier.cli.output import console, print_json, print_table
 from npu_sim.catalog import UnknownNameError, default_catalog
 from npu_sim.datafile import DataFileError

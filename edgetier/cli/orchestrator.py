@@ -13,7 +13,15 @@ from pathlib import Path
 
 import grpc
 
-from edgetier.cli.argtypes import non_negative_float, port, positive_int
+from edgetier.argtypes import (
+    Number,
+    non_negative_float,
+    non_negative_int,
+    port,
+    positive_float,
+    positive_int,
+    uint32,
+)
 from edgetier.cli.output import console, fmt, print_json, print_table
 from edgetier.cli.policies import add_policy_arguments, policy_from_args
 from edgetier.wire.auth import TOKEN_ENV, default_token
@@ -21,7 +29,11 @@ from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
 from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient
 from orchestrator.server import OrchestratorSettings, load_policies, serve
+from orchestrator.validation import DEFAULT_MAX_TOKENS, MAX_OUTPUT_TOKENS
 from routing.specs import PolicyError
+
+#: Output tokens a request may ask for (`infer`, `demo`): what the orchestrator accepts.
+max_tokens = Number(whole=True, low=1, high=MAX_OUTPUT_TOKENS)
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,7 +42,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     server.add_argument("--port", type=port, default=50051, help="gRPC port (0: any free port)")
     server.add_argument("--metrics-port", type=port, default=0, help="/metrics port (0: any)")
     add_policy_arguments(server)
-    server.add_argument("--seed", type=int, default=0, help="seed of the policies' randomness")
+    server.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the policies' randomness"
+    )
     server.add_argument(
         "--time-scale",
         type=non_negative_float,
@@ -50,7 +64,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     server.add_argument(
         "--heartbeat-timeout",
-        type=float,
+        type=positive_float,
         default=3.5,
         help="seconds without heartbeat before an agent's nodes are down",
     )
@@ -83,9 +97,18 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     prompt = infer.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", help="prompt text (about 4 characters a token)")
-    prompt.add_argument("--prompt-tokens", type=int, help="prompt length in tokens")
-    infer.add_argument("--max-tokens", type=int, default=0, help="output tokens (default 128)")
-    infer.add_argument("--slo-ms", type=float, default=0.0, help="latency objective in ms")
+    prompt.add_argument("--prompt-tokens", type=uint32, help="prompt length in tokens")
+    infer.add_argument(
+        "--max-tokens",
+        type=max_tokens,
+        default=DEFAULT_MAX_TOKENS,
+        help=f"output tokens to generate, 1 to {MAX_OUTPUT_TOKENS} (default {DEFAULT_MAX_TOKENS})",
+    )
+    infer.add_argument(
+        "--slo-ms",
+        type=positive_float,
+        help="end-to-end latency objective in ms (default: none, and slo_met is null)",
+    )
     infer.add_argument(
         "--policy",
         default="",
@@ -112,7 +135,9 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("EDGETIER_TOKEN"),
         help="client bearer token (env EDGETIER_TOKEN)",
     )
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+    parser.add_argument(
+        "--timeout", type=positive_float, default=300.0, help="seconds to wait (default 300)"
+    )
     parser.add_argument(
         "--tls-ca", type=Path, help="CA certificate that verifies a TLS orchestrator"
     )
@@ -187,7 +212,7 @@ def _infer(args: argparse.Namespace) -> int:
         "prompt": args.prompt,
         "prompt_tokens": args.prompt_tokens,
         "max_tokens": args.max_tokens,
-        "slo_ms": args.slo_ms,
+        "slo_ms": args.slo_ms or 0.0,  # 0: none, on the wire
         "policy": args.policy,
         "request_id": args.request_id,
         "client_node": args.client_node,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from edgetier.argtypes import non_negative_int, positive_int
 from edgetier.cli import sim_files
 from edgetier.cli.output import console, print_json, print_table
 from edgetier.cli.policies import add_option_argument, policies_from_text
@@ -62,7 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "paths to Policy subclasses on the Python path (default: the scenario's)",
     )
     add_option_argument(run)
-    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--seed", type=non_negative_int, help="override the scenario's seed")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--json", action="store_true", help="print the summary rows as JSON")
     run.set_defaults(handler=_run)
@@ -76,7 +77,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         metavar="PATH=V1,V2",
         help="a dotted scenario path and its values (repeatable); 'policy' picks policies",
     )
-    sweep.add_argument("--seeds", type=int, default=1, help="seeds per point (from the file's)")
+    sweep.add_argument(
+        "--seeds", type=positive_int, default=1, help="seeds per point (from the file's)"
+    )
     sweep.add_argument(
         "--ray",
         nargs="?",

@@ -21,7 +21,7 @@ from deploy.local import LaunchError, LocalStack
 from deploy.monitoring import DEFAULT_PORT, PrometheusMissingError, prometheus_binary
 from deploy.ray_stack import LOCAL, RayStack
 from deploy.stack import Stack
-from edgetier.cli.argtypes import non_negative_float, port
+from edgetier.argtypes import non_negative_float, port
 from edgetier.cli.output import console, print_json, print_table
 from edgetier.cli.policies import add_option_argument
 from edgetier.wire.auth import DEFAULT_TOKEN, TOKEN_ENV, default_token
