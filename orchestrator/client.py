@@ -39,7 +39,7 @@ def reply_to_dict(reply: orchestrator_pb2.InferReply) -> dict[str, Any]:
         "output_tokens": reply.output_tokens,
         "network_s": reply.network_s,
         "network_energy_j": reply.network_energy_j,
-        "slo_met": reply.slo_met,
+        "slo_met": reply.slo_met if reply.HasField("slo_met") else None,  # null: no SLO
         "escalations": [
             {
                 "from_tier": TIER_NAMES.get(e.from_tier, "none"),
