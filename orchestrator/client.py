@@ -52,6 +52,15 @@ def reply_to_dict(reply: orchestrator_pb2.InferReply) -> dict[str, Any]:
     }
 
 
+def unreachable(error: grpc.RpcError) -> bool:
+    """Whether a call failed because nothing answered at the address (no server there, a
+    name that does not resolve), as opposed to an UNAVAILABLE the orchestrator itself sent."""
+    details = error.details() or ""
+    return error.code() == grpc.StatusCode.UNAVAILABLE and details.startswith(
+        ("failed to connect to all addresses", "DNS resolution failed", "errors resolving")
+    )
+
+
 def node_to_dict(node: common_pb2.NodeInfo) -> dict[str, Any]:
     return {
         "id": node.id,

@@ -25,13 +25,16 @@ from edgetier.argtypes import (
 from edgetier.cli.output import console, fmt, print_json, print_table
 from edgetier.cli.policies import add_policy_arguments, policy_from_args
 from edgetier.wire.auth import TOKEN_ENV, default_token
+from edgetier.wire.net import ListenError
 from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
-from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient
+from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient, unreachable
 from orchestrator.server import OrchestratorSettings, load_policies, serve
 from orchestrator.validation import DEFAULT_MAX_TOKENS, MAX_OUTPUT_TOKENS
 from routing.specs import PolicyError
 
+#: Where `infer` and `nodes` find the client token when --token is not given.
+CLIENT_TOKEN_ENV = "EDGETIER_TOKEN"
 #: Output tokens a request may ask for (`infer`, `demo`): what the orchestrator accepts.
 max_tokens = Number(whole=True, low=1, high=MAX_OUTPUT_TOKENS)
 
@@ -132,8 +135,8 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--orchestrator", default=DEFAULT_ADDRESS, metavar="ADDR")
     parser.add_argument(
         "--token",
-        default=os.environ.get("EDGETIER_TOKEN"),
-        help="client bearer token (env EDGETIER_TOKEN)",
+        default=os.environ.get(CLIENT_TOKEN_ENV),
+        help=f"client bearer token (default: ${CLIENT_TOKEN_ENV})",
     )
     parser.add_argument(
         "--timeout", type=positive_float, default=300.0, help="seconds to wait (default 300)"
@@ -178,6 +181,11 @@ def _serve(args: argparse.Namespace) -> int:
 async def _run_server(settings: OrchestratorSettings) -> int:
     try:
         server = await serve(settings)
+    except ListenError as exc:  # one line: `edgetier up` shows it as the reason
+        flag = "--port" if exc.service == "gRPC" else "--metrics-port"
+        hint = f"is a stack already running? use {flag}" if exc.in_use else "see --host"
+        print(f"edgetier orchestrator: {exc} ({hint})", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"edgetier orchestrator: {exc}", file=sys.stderr)
         return 1
@@ -207,6 +215,29 @@ def _client(args: argparse.Namespace) -> OrchestratorClient:
     )
 
 
+def _failed(command: str, error: grpc.RpcError, args: argparse.Namespace) -> int:
+    """One line for a call that failed: what to do, where the status says it; else the
+    orchestrator's own message (it names the field or the reason). Exit status 1."""
+    code, details = error.code(), error.details()
+    if unreachable(error):
+        message = (
+            f"no orchestrator answers at {args.orchestrator} (start one with `edgetier up`, or "
+            "give its address with --orchestrator)"
+        )
+    elif code == grpc.StatusCode.UNAUTHENTICATED:
+        message = (
+            f"the orchestrator requires a client token: pass --token or set ${CLIENT_TOKEN_ENV}"
+        )
+    elif code == grpc.StatusCode.PERMISSION_DENIED:
+        message = f"the orchestrator refused the client token: check --token or ${CLIENT_TOKEN_ENV}"
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        message = f"no answer within {args.timeout:g} s (--timeout)"
+    else:
+        message = f"{code.name}: {details}"
+    print(f"edgetier {command}: {message}", file=sys.stderr)
+    return 1
+
+
 def _infer(args: argparse.Namespace) -> int:
     fields = {
         "prompt": args.prompt,
@@ -229,8 +260,7 @@ def _infer(args: argparse.Namespace) -> int:
             else:
                 reply = client.infer(args.model, **fields)
     except grpc.RpcError as error:
-        print(f"edgetier infer: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 1
+        return _failed("infer", error, args)
     if args.json:
         print_json(reply)
         return 0
@@ -250,8 +280,7 @@ def _nodes(args: argparse.Namespace) -> int:
             nodes = client.nodes()
             policies, default_policy = client.policies()
     except grpc.RpcError as error:
-        print(f"edgetier nodes: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 1
+        return _failed("nodes", error, args)
     if args.json:
         print_json({"nodes": nodes, "policies": policies, "default_policy": default_policy})
         return 0

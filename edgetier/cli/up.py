@@ -154,6 +154,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"edgetier up: {exc}", file=sys.stderr)
         return 1
     _stop_on_signals(stop)  # again: ray.init installs its own SIGTERM handler
+    failed = False  # a member died: its log is kept, for the message points at it
     try:
         if args.json:
             print_json(_summary(stack, args.ray))
@@ -167,9 +168,10 @@ def _up(args: argparse.Namespace) -> int:
                     f"edgetier up: {dead.kind} {dead.name} exited; stopping (log {dead.log})",
                     file=sys.stderr,
                 )
+                failed = True
                 return 1
     finally:
-        stack.stop()
+        stack.stop(keep_logs=failed)
     return 0
 
 
