@@ -170,7 +170,15 @@ def _ray_serve_caller(
             tier = "device" if request["model"] in self.small else "cloud"
             return await self.tiers[tier].remote(request)
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    # A Ray of its own, even when another runs on this machine (ray.init would join that one
+    # and refuse num_cpus): the comparison must not share a cluster with unknown work.
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="ERROR",
+        log_to_driver=False,
+    )
     app = RouterDeployment.bind(
         *(TierDeployment.options(name=t).bind(agent_address) for t in ("device", "edge", "cloud"))
     )
