@@ -32,8 +32,6 @@ def apply(data: Any, overrides: dict[str, Any], schema: Any) -> Any:
     """A deep copy of `data` (a file of type `schema`) with each dotted path set."""
     data = copy.deepcopy(data)
     for path, value in overrides.items():
-        if not isinstance(data, dict):
-            raise OverrideError(f"--param {path}: the file is not a mapping of keys")
         _set(data, path, value, schema, path, "")
     return data
 

@@ -153,8 +153,9 @@ def _problem(item: _Located, schema: Any) -> Problem:
         bound = ctx[name]
         if isinstance(bound, int) and sign in (">", "<"):  # a whole number: say it inclusively
             bound, sign = (bound + 1, ">=") if sign == ">" else (bound - 1, "<=")
-        number = "a whole number" if isinstance(bound, int) else "a number"
-        return loc, f"must be {number} {sign} {bound:g}, got {shown(error)}"
+        whole = isinstance(bound, int)
+        number, bound_text = ("a whole number", str(bound)) if whole else ("a number", f"{bound:g}")
+        return loc, f"must be {number} {sign} {bound_text}, got {shown(error)}"
     if kind in ("too_short", "too_long"):
         count = ctx["min_length"] if kind == "too_short" else ctx["max_length"]
         least = "at least" if kind == "too_short" else "at most"
