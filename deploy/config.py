@@ -16,35 +16,46 @@ import pydantic
 from pydantic import NonNegativeFloat, PositiveFloat
 
 from npu_sim import datafile
+from npu_sim.datafile import STRICT
 from npu_sim.predictor import load_predictor
 from routing.groups import GroupName, NodeGroup, group_problems
 from routing.policies import DEFAULT_POLICY
 from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "local.yaml"
+#: The JSON Schema of stack files (`edgetier sim schema --stack` regenerates it; a test compares).
+SCHEMA_FILE = Path(__file__).parent / "configs" / "stack.schema.json"
 RAY_RESOURCE_PREFIX = "edgetier_"
 """`edgetier up --ray` places a tier's agents on Ray nodes offering `edgetier_<tier>`."""
 Port = Annotated[int, pydantic.Field(ge=0, le=65535)]
 
 
+@STRICT
 @dataclass(frozen=True)
 class OrchestratorConfig:
+    """The orchestrator process: where it listens and how it routes."""
+
     port: Port = 50051
+    """Its gRPC port, what clients dial (0: any free port)."""
     metrics_port: Port = 0
-    # A built-in name, or {name: NAME | class: module:Class, options: {...}} (routing.specs).
+    """Its Prometheus /metrics port (0: any free port)."""
     policy: PolicyEntry = field(default_factory=lambda: PolicySpec(DEFAULT_POLICY))
+    """The default routing policy: a built-in name, {name: NAME, options: {...}} or {class:
+    package.module:Class, options: {...}} (default: device-first)."""
 
 
+@STRICT
 @dataclass(frozen=True)
 class AgentConfig(NodeGroup):
     """One agent process: a node group (routing.groups) with a name, as a scenario's topology
     entry is one with its key."""
 
     name: GroupName = field(kw_only=True)
-    # Ray custom resources the agent's actor needs (`edgetier up --ray`): which nodes may host
-    # it. None: one unit of `edgetier_<tier>`, so a node started with
-    # `--resources '{"edgetier_edge": 2}'` takes two edge agents.
+    """The agent's name; its nodes are `<name>-0`, `<name>-1`, ..."""
     ray_resources: dict[str, PositiveFloat] | None = field(default=None, kw_only=True)
+    """Ray custom resources the agent's actor needs (`edgetier up --ray`): which nodes may
+    host it. None: one unit of `edgetier_<tier>`, so a node started with `--resources
+    '{"edgetier_edge": 2}'` takes two edge agents."""
 
     def __post_init__(self) -> None:
         if self.ray_resources is not None and not self.ray_resources:
@@ -58,14 +69,21 @@ class AgentConfig(NodeGroup):
         return {f"{RAY_RESOURCE_PREFIX}{self.tier}": 1.0}
 
 
+@STRICT
 @dataclass(frozen=True)
 class StackConfig:
+    """What `edgetier up --config FILE` starts: an orchestrator and its agents."""
+
     agents: list[AgentConfig]
+    """The agent processes, each hosting one node group."""
     orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
+    """The orchestrator's settings."""
     time_scale: NonNegativeFloat = 1.0
+    """Real seconds per modelled second (0.1: ten times faster; 0: no waits at all)."""
     host: str = "127.0.0.1"
-    # Catalog files (users' chips and models), relative to the stack file; absolute once loaded.
+    """The address every process binds (0.0.0.0 lets other machines in)."""
     catalog: list[str] = field(default_factory=list)
+    """Catalog files (users' chips and models), relative to the stack file."""
 
     def __post_init__(self) -> None:
         names = [agent.name for agent in self.agents]

@@ -172,10 +172,10 @@ class RayStack(Stack):
     _actors: list[Any] = field(default_factory=list, init=False, repr=False)
     _owns_ray: bool = field(default=False, init=False, repr=False)
 
-    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+    def stop(self, grace_s: float = STOP_GRACE_S, keep_logs: bool = False) -> None:
         """Stop the agents through their actors and the local children, end the actors, then
         disconnect from Ray (shutting down a Ray this stack started)."""
-        super().stop(grace_s)
+        super().stop(grace_s, keep_logs)
         if not self._actors and not self._owns_ray:
             return
         import ray

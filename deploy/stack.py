@@ -13,6 +13,7 @@ that a process starts the same way under every launcher, in the tests and in the
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -54,11 +55,12 @@ class Stack(ABC):
     config: StackConfig
     port: int | None = None  # override of the orchestrator's gRPC port (0: any free port)
     sd_dir: Path | None = None  # where the orchestrator writes Prometheus file_sd targets
-    log_dir: Path | None = None  # children's logs (default: a new temporary folder)
+    log_dir: Path | None = None  # children's logs (default: a temporary folder, see `stop`)
     token: str = field(default_factory=default_token, repr=False)
     prometheus_port: int | None = None  # start a local Prometheus on it (0: any free port)
     tls: TlsConfig | None = None  # every process serves and dials TLS with these files
     children: list[Member] = field(default_factory=list)
+    _temporary_logs: bool = field(default=False, init=False, repr=False)
 
     @property
     def orchestrator(self) -> Child:
@@ -80,6 +82,7 @@ class Stack(ABC):
             raise ValueError("with a Prometheus the targets go to its run dir: drop sd_dir")
         if self.log_dir is None:
             self.log_dir = Path(tempfile.mkdtemp(prefix="edgetier-"))
+            self._temporary_logs = True
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             prometheus = None
@@ -99,8 +102,8 @@ class Stack(ABC):
                         self.log_dir / "prometheus.log",
                     )
                 )
-        except BaseException:
-            self.stop()
+        except BaseException as exc:
+            self.stop(keep_logs=self._points_at_logs(exc))
             raise
         return self
 
@@ -123,16 +126,29 @@ class Stack(ABC):
         """The first member that is no longer running, if any."""
         return next((c for c in self.children if not c.alive()), None)
 
-    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """Stop every member, last started first: SIGTERM, then SIGKILL after `grace_s`."""
+    def stop(self, grace_s: float = STOP_GRACE_S, keep_logs: bool = False) -> None:
+        """Stop every member, last started first: SIGTERM, then SIGKILL after `grace_s`. A
+        temporary log folder (no `log_dir` given) goes with them, unless `keep_logs`: when
+        something failed and a message sends the user to a log."""
         stop_members(self.children, grace_s)
         self.children.clear()
+        if self._temporary_logs and not keep_logs and self.log_dir is not None:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+            self._temporary_logs = False
+
+    def _points_at_logs(self, error: BaseException) -> bool:
+        return self.log_dir is not None and str(self.log_dir) in str(error)
 
     def __enter__(self) -> Stack:
         return self.start()
 
-    def __exit__(self, *exc: object | TracebackType) -> None:
-        self.stop()
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop(keep_logs=exc is not None and self._points_at_logs(exc))
 
     # -- what launchers differ in --------------------------------------------------------------
 

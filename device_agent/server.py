@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import signal
+import sys
 from typing import Any
 
 import grpc
@@ -30,7 +31,7 @@ from device_agent.registration import Registrar
 from device_agent.servicer import DeviceAgentServicer
 from edgetier.v1 import agent_pb2, common_pb2
 from edgetier.wire.metrics_http import MetricsHTTPServer
-from edgetier.wire.net import advertised_host, host_port
+from edgetier.wire.net import ListenError, advertised_host, host_port
 from edgetier.wire.rpc import add_servicer
 from edgetier.wire.tls import add_port
 from npu_sim.predictor import Predictor, load_predictor
@@ -149,16 +150,13 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
     address = host_port(settings.host, settings.port)
     try:
         port = add_port(server, address, settings.tls, require_client_auth=True)
-    except RuntimeError as exc:
-        raise AgentStartError("--port", f"cannot listen on {address}: {exc}") from None
+    except ListenError as exc:
+        raise AgentStartError("--port", str(exc)) from None
     try:
         metrics_http = MetricsHTTPServer(settings.host, settings.metrics_port, metrics.registry)
-    except OSError as exc:
+    except ListenError as exc:
         await server.stop(None)
-        raise AgentStartError(
-            "--metrics-port",
-            f"cannot listen on {host_port(settings.host, settings.metrics_port)}: {exc}",
-        ) from None
+        raise AgentStartError("--metrics-port", str(exc)) from None
 
     agent.start()
     await server.start()
@@ -232,8 +230,8 @@ async def run(settings: AgentSettings) -> int:
     """Process main: serve until SIGTERM or SIGINT, then stop gracefully. Exit status."""
     try:
         server = await serve(settings)
-    except AgentStartError as exc:
-        log.error("argument %s: %s", exc.flag, exc)
+    except AgentStartError as exc:  # one line, the last of the log a launcher reads
+        print(f"edgetier agent: argument {exc.flag}: {exc} (0: any free port)", file=sys.stderr)
         return 1
     print(listening_line(server), flush=True)
     loop = asyncio.get_running_loop()

@@ -16,7 +16,6 @@ YAML data before validation, so an override is validated like a hand edit.
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -24,10 +23,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
 
+from fleetsim.overrides import apply as set_paths
 from npu_sim import datafile
-from npu_sim.catalog import Catalog, UnknownNameError, default_catalog
+from npu_sim.catalog import Catalog, UnknownNameError
+from npu_sim.datafile import STRICT, SetByLoader
 from npu_sim.hardware import Tier
 from npu_sim.models import LLM
 from npu_sim.predictor import Predictor, load_predictor
@@ -38,6 +44,10 @@ from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
 #: Tasks an SLO may be given for, besides single model ids ("llm" covers every LLM).
 TASKS = ("llm", "detection", "classification", "embedding")
+#: The JSON Schema of scenario files (`edgetier sim schema` regenerates it; a test compares) and
+#: the annotated starter scenario `edgetier sim init` prints.
+SCHEMA_FILE = Path(__file__).parent / "data" / "scenario.schema.json"
+STARTER_FILE = Path(__file__).parent / "data" / "starter.yaml"
 
 
 #: Model ids and SLO keys are checked against the scenario's catalog (shipped chips and models
@@ -47,32 +57,45 @@ SloKey = str
 Weight = Annotated[float, pydantic.Field(gt=0)]
 
 
+@STRICT
 @dataclass(frozen=True)
 class LinkOverride:
-    """Fields to change in orchestrator.network's default link to a tier (others kept)."""
+    """Fields to change in routing.network's default link to a tier (the others are kept):
+    edge 4 ms, 100 Mbit/s, 6.4e-7 J/byte; cloud 40 ms, 50 Mbit/s, 2.2e-5 J/byte."""
 
     rtt_s: NonNegativeFloat | None = None
+    """Round-trip time from the client's device to the tier, seconds."""
     bandwidth_mbit_s: PositiveFloat | None = None
+    """Bandwidth of the link, Mbit/s."""
     joules_per_byte: NonNegativeFloat | None = None
+    """Energy to move one byte over the link, joules (counted in each request's energy)."""
 
 
+@STRICT
 @dataclass(frozen=True)
 class LogNormal:
     """Token counts whose logarithm is normal: median and sigma of the underlying normal."""
 
     median: PositiveFloat
+    """The median token count."""
     sigma: NonNegativeFloat
+    """The standard deviation of the count's natural logarithm."""
 
 
+@STRICT
 @dataclass(frozen=True)
 class Tokens:
     """A token-count distribution: exactly one of `constant`, `uniform: [low, high]`
     (inclusive) or `lognormal`; draws are clipped to [1, max]."""
 
     constant: PositiveInt | None = None
+    """Always this many tokens."""
     uniform: tuple[PositiveInt, PositiveInt] | None = None
+    """[low, high]: any count in between, each as likely (both included)."""
     lognormal: LogNormal | None = None
+    """{median, sigma}: a long-tailed count, as real prompt and answer lengths are."""
     max: PositiveInt = 1_000_000
+    """Draws above this are clipped to it."""
 
     def __post_init__(self) -> None:
         given = [f.name for f in fields(self) if f.name != "max" and getattr(self, f.name)]
@@ -89,33 +112,47 @@ def as_tokens(spec: TokenSpec) -> Tokens:
     return Tokens(constant=spec) if isinstance(spec, int) else spec
 
 
+@STRICT
 @dataclass(frozen=True)
 class MixEntry:
     """One kind of request in a synthetic mix: a model, its share, its token counts (vision
     models take one image: their token counts are ignored)."""
 
     model: ModelId
+    """The model requests ask for, a model id of the catalog (`edgetier npu list`)."""
     weight: Weight = 1.0
+    """Its share of the requests, relative to the other entries' weights."""
     prompt_tokens: TokenSpec = 128
+    """Prompt length in tokens: a number, {uniform: [low, high]}, {lognormal: {median,
+    sigma}, max: N} or {constant: N}."""
     output_tokens: TokenSpec = 128
+    """Tokens to generate, in the same forms as prompt_tokens."""
 
 
 DeviceMapping = Literal["uniform", "round-robin"]
 
 
+@STRICT
 @dataclass(frozen=True)
 class Poisson:
     """Poisson arrivals at `rate_per_s`, each request drawn from `mix`; runs until the
     scenario's `duration_s` or `requests` requests, whichever comes first."""
 
     rate_per_s: PositiveFloat
+    """Mean arrivals per second, over the whole fleet."""
     mix: Annotated[list[MixEntry], pydantic.Field(min_length=1)]
+    """The kinds of request, each drawn in proportion to its weight."""
     kind: Literal["poisson"] = "poisson"
+    """Which workload this is: poisson (or trace)."""
     requests: PositiveInt | None = None
+    """Stop after this many requests (none: at duration_s)."""
     devices: DeviceMapping = "uniform"
+    """Which device each request comes from: uniform (random, seeded) or round-robin."""
     device_group: str | None = None
+    """Requests come from this device group's nodes only (none: every device group's)."""
 
 
+@STRICT
 @dataclass(frozen=True)
 class Trace:
     """Replay of a request trace in the Azure LLM 2023 format (TIMESTAMP, ContextTokens,
@@ -124,28 +161,43 @@ class Trace:
     the weighted `models` mix and a device (uniform random with the seed, or round-robin)."""
 
     file: str
+    """The trace CSV: beside the scenario, or a shipped one (azure_llm_2023_conv.csv,
+    azure_llm_2023_code.csv)."""
     models: Annotated[dict[ModelId, Weight], pydantic.Field(min_length=1)]
+    """Which model each request asks for: {model id: weight}, drawn in proportion."""
     kind: Literal["trace"] = "trace"
+    """Which workload this is: trace (or poisson)."""
     speedup: PositiveFloat = 1.0
+    """Replay this many times faster than recorded (2: twice the arrival rate)."""
     cap_to_context: bool = True
+    """Shorten requests longer than their model's context window (false: they are refused)."""
     requests: PositiveInt | None = None
+    """Replay only the first this many requests (none: all of them)."""
     devices: DeviceMapping = "uniform"
+    """Which device each request comes from: uniform (random, seeded) or round-robin."""
     device_group: str | None = None
+    """Requests come from this device group's nodes only (none: every device group's)."""
 
 
 Workload = Annotated[Poisson | Trace, pydantic.Field(discriminator="kind")]
 
 
+@STRICT
 @dataclass(frozen=True)
 class Outage:
     """Nodes down from `start_s` to `end_s` (a fault: requests on them fail, they come back
     empty): every node of `group`, or of `tier`."""
 
     start_s: NonNegativeFloat
+    """When the nodes go down, seconds from the start."""
     end_s: NonNegativeFloat
+    """When they come back (empty), seconds from the start."""
     kind: Literal["outage"] = "outage"
+    """The kind of event: outage."""
     tier: Tier | None = None
+    """Every node of this tier goes down (or give group)."""
     group: str | None = None
+    """Every node of this topology group goes down (or give tier)."""
 
     def __post_init__(self) -> None:
         if self.end_s <= self.start_s:
@@ -154,31 +206,48 @@ class Outage:
             raise ValueError("give exactly one of tier or group")
 
 
+@STRICT
 @dataclass(frozen=True)
 class Scenario:
-    """What fleetsim runs: see scenarios/*.yaml for commented examples."""
+    """What fleetsim runs (`edgetier sim run FILE`): a fleet, its traffic, its SLOs and the
+    policies to compare. `edgetier sim init` writes an annotated starter; scenarios/*.yaml
+    are commented examples."""
 
     name: GroupName
+    """The scenario's name: results go to results/<name>/."""
     topology: Annotated[dict[GroupName, NodeGroup], pydantic.Field(min_length=1)]
+    """The fleet: node groups by name, each one live agent's nodes (`<group>-<i>`)."""
     workload: Workload
-    # Built-in names, or {name: NAME | class: module:Class, options: {...}} (routing.specs).
+    """The traffic: Poisson arrivals from a mix (kind: poisson) or a trace replay (kind:
+    trace)."""
     policies: Annotated[list[PolicyEntry], pydantic.Field(min_length=1)] = field(
         default_factory=lambda: [PolicySpec(name) for name in BUILTINS]
     )
+    """The policies to compare: built-in names, {name: NAME, options: {...}} or {class:
+    package.module:Class, options: {...}} (default: every built-in)."""
     slo_s: dict[SloKey, PositiveFloat] = field(default_factory=dict)
+    """End-to-end latency objectives, seconds, per model id or per task (llm, detection,
+    classification, embedding); a model's own entry wins over its task's (default: none)."""
     slo_scale: PositiveFloat = 1.0
+    """Multiplies every SLO (a knob for sweeps)."""
     network: dict[Literal["edge", "cloud"], LinkOverride] = field(default_factory=dict)
+    """Changes to the links from a device to the edge and the cloud tiers."""
     duration_s: PositiveFloat | None = None
-    seed: int = 0
-    # The orchestrator's --attempt-timeout-floor: an attempt may take max(this, 4 x predicted)
-    # before the router gives up on the node ("timeout") and escalates.
+    """Seconds of arrivals to simulate (none: until the workload ends)."""
+    seed: NonNegativeInt = 0
+    """Seed of every random draw: the same scenario and seed give the same numbers."""
     attempt_floor_s: PositiveFloat = 2.0
+    """The orchestrator's --attempt-timeout-floor, seconds: an attempt may take max(this, 4 x
+    predicted) before the router gives up on the node (`timeout`) and escalates."""
     events: list[Outage] = field(default_factory=list)
+    """Faults during the run: outages of a group or a tier."""
     description: str = ""
-    # Catalog files (chips and models users bring, in the schema of npu_sim's data files),
-    # relative to this file; resolved to absolute paths when the scenario loads.
+    """One line about the scenario, for people."""
     catalog: list[str] = field(default_factory=list)
-    base_dir: str = ""  # where relative file names resolve (set by load_scenario)
+    """Catalog files (chips and models users bring, in the schema of npu_sim's data files),
+    relative to this file; resolved to absolute paths when the scenario loads."""
+    base_dir: SetByLoader = ""
+    """Where relative file names resolve: the scenario file's folder."""
 
     # -- derived ---------------------------------------------------------------------------
 
@@ -326,32 +395,6 @@ def load_scenario(
 
 
 def apply_overrides(data: Any, overrides: dict[str, Any]) -> Any:
-    """A deep copy of `data` with each dotted path set. Keys may contain dots (model ids such
-    as qwen2.5-0.5b): at each level the longest existing key that prefixes the rest wins, and
-    a rest that is a model id is one key."""
-    data = copy.deepcopy(data)
-    for path, value in overrides.items():
-        _set(data, path, value)
-    return data
-
-
-def _set(data: Any, path: str, value: Any) -> None:
-    if not isinstance(data, dict):
-        raise ValueError(f"--param {path}: cannot set a field inside a non-mapping")
-    keys = sorted((k for k in data if isinstance(k, str)), key=len, reverse=True)
-    for key in keys:
-        if path == key:
-            data[key] = value
-            return
-        if path.startswith(key + "."):
-            child = data[key]
-            if child is None:
-                child = data[key] = {}
-            _set(child, path[len(key) + 1 :], value)
-            return
-    head, dot, rest = path.partition(".")
-    if not dot or path in default_catalog().models_by_id:
-        data[path] = value
-        return
-    data[head] = {}
-    _set(data[head], rest, value)
+    """A deep copy of `data` with each dotted path set (fleetsim.overrides: a path that names
+    nothing in a scenario is an error naming the valid keys)."""
+    return set_paths(data, overrides, Scenario)

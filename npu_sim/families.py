@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import PositiveInt
 
 from npu_sim import datafile
-from npu_sim.datafile import STRICT
+from npu_sim.datafile import STRICT, SetByLoader
 from npu_sim.hardware import Kind
 from npu_sim.perf import PhaseFactor, PhaseFactors
 from npu_sim.power import PowerLaw
@@ -39,7 +39,7 @@ class Family:
     vision: PhaseFactor | None = None
     power: PowerLaw | None = None
     prefill_window: PositiveInt | None = None
-    name: str = ""
+    name: SetByLoader = ""
 
     @property
     def generic(self) -> bool:

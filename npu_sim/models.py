@@ -14,13 +14,12 @@ from typing import Literal
 
 from pydantic import PositiveFloat, PositiveInt
 
-from npu_sim.datafile import STRICT
+from npu_sim.datafile import STRICT, SetByLoader
 from npu_sim.hardware import Precision
 
 VisionTask = Literal["detection", "classification", "embedding"]
 
 
-@STRICT
 @dataclass(frozen=True)
 class ContextOverflow:
     """A request too long for a model: the field at fault and a message with the numbers."""
@@ -29,6 +28,7 @@ class ContextOverflow:
     message: str
 
 
+@STRICT
 @dataclass(frozen=True)
 class LLM:
     """A decoder-only transformer with gated MLP, RMSNorm and grouped-query attention."""
@@ -45,7 +45,7 @@ class LLM:
     published_params: PositiveFloat
     source: str
     head_dim: PositiveInt | None = None
-    id: str = ""
+    id: SetByLoader = ""
 
     def __post_init__(self) -> None:
         if self.heads % self.kv_heads:
@@ -143,7 +143,7 @@ class VisionModel:
     flops: PositiveFloat
     resolution: PositiveInt
     source: str
-    id: str = ""
+    id: SetByLoader = ""
 
     @property
     def kind(self) -> str:

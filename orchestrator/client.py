@@ -39,7 +39,7 @@ def reply_to_dict(reply: orchestrator_pb2.InferReply) -> dict[str, Any]:
         "output_tokens": reply.output_tokens,
         "network_s": reply.network_s,
         "network_energy_j": reply.network_energy_j,
-        "slo_met": reply.slo_met,
+        "slo_met": reply.slo_met if reply.HasField("slo_met") else None,  # null: no SLO
         "escalations": [
             {
                 "from_tier": TIER_NAMES.get(e.from_tier, "none"),
@@ -50,6 +50,15 @@ def reply_to_dict(reply: orchestrator_pb2.InferReply) -> dict[str, Any]:
             for e in reply.escalations
         ],
     }
+
+
+def unreachable(error: grpc.RpcError) -> bool:
+    """Whether a call failed because nothing answered at the address (no server there, a
+    name that does not resolve), as opposed to an UNAVAILABLE the orchestrator itself sent."""
+    details = error.details() or ""
+    return error.code() == grpc.StatusCode.UNAVAILABLE and details.startswith(
+        ("failed to connect to all addresses", "DNS resolution failed", "errors resolving")
+    )
 
 
 def node_to_dict(node: common_pb2.NodeInfo) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from edgetier.v1 import orchestrator_pb2
 from edgetier.wire.auth import default_token
 from edgetier.wire.metrics_http import MetricsHTTPServer
-from edgetier.wire.net import advertised_host, host_port
+from edgetier.wire.net import ListenError, advertised_host, host_port
 from edgetier.wire.rpc import add_servicer
 from edgetier.wire.tls import TlsConfig, add_port
 from npu_sim.predictor import load_predictor
@@ -128,7 +128,7 @@ class OrchestratorServer:
         )
         port = add_port(self.server, f"{s.host}:{s.port}", s.tls, require_client_auth=False)
         if port == 0:
-            raise OSError(f"cannot listen on {s.host}:{s.port}")
+            raise ListenError("gRPC", s.port, False, f"cannot listen on {s.host}:{s.port}")
         host = advertised_host(s.host)
         self.grpc_address = host_port(host, port)
         self._http = MetricsHTTPServer(s.host, s.metrics_port, self.metrics.registry)

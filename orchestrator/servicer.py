@@ -161,7 +161,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             prompt_tokens=request.prompt_tokens,
             network_s=outcome.network_s,
             network_energy_j=outcome.network_energy_j,
-            slo_met=bool(outcome.slo_met),
+            slo_met=outcome.slo_met,  # None: no SLO, the field stays absent
             policy=policy,
         )
 

@@ -17,31 +17,55 @@ import pydantic
 from pydantic import PositiveInt
 
 from npu_sim.catalog import UnknownNameError
+from npu_sim.datafile import STRICT
 from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
 from npu_sim.hardware import Tier
 from npu_sim.memory import memory_need
 from npu_sim.predictor import Predictor
+from npu_sim.schema_errors import Problem
 
 #: Group (agent) names become node ids and metric label values: short and unsurprising.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 NAME_RULE = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
-GroupName = Annotated[str, pydantic.Field(pattern=NAME_PATTERN)]
-
-#: A problem found after the schema: (path of the field at fault, message).
-Problem = tuple[tuple[str | int, ...], str]
 
 
+def _checked_name(name: str) -> str:
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
+#: A group's name in files: checked by the rule (an error says it in words), the pattern in
+#: the JSON Schema for editors.
+GroupName = Annotated[
+    str,
+    pydantic.AfterValidator(_checked_name),
+    pydantic.WithJsonSchema({"type": "string", "pattern": NAME_PATTERN, "description": NAME_RULE}),
+]
+
+
+@STRICT
 @dataclass(frozen=True)
 class NodeGroup:
-    """`nodes` identical nodes: chip, resident models (model id: precision), queue bound and
-    decode batch limit (on hardware that batches)."""
+    """`nodes` identical nodes of one tier and one chip, serving the same models: one live
+    agent; its nodes are named `<group>-0`, `<group>-1`, ..."""
 
     tier: Tier
+    """Where the nodes are: device (a phone or camera), edge (a box nearby) or cloud."""
     hardware: str
+    """The chip of every node, a hardware id of the catalog (`edgetier npu list`)."""
     models: dict[str, str]
+    """The models every node serves, each at a precision: {model id: precision id}, e.g.
+    {qwen2.5-0.5b: w8a16}. Models that do not all fit a node's memory at once are loaded on
+    demand (the first request pays the load)."""
     nodes: PositiveInt = 1
+    """How many identical nodes."""
     queue_capacity: PositiveInt = DEFAULT_QUEUE_CAPACITY
+    """Requests a node holds waiting before it refuses more (RESOURCE_EXHAUSTED: the router
+    escalates)."""
     max_batch: PositiveInt = DEFAULT_MAX_BATCH
+    """Requests a node decodes together, on hardware that batches (GPUs)."""
 
     def node_ids(self, name: str) -> list[str]:
         """The ids of the group's nodes, as the live agent named `name` calls them."""

@@ -25,8 +25,17 @@ from typing import Annotated, Any
 import pydantic
 import yaml
 
+from npu_sim import datafile
+from npu_sim.schema_errors import unknown_key_message
 from routing.policies import BUILTINS
 from routing.policy import Policy
+
+#: The keys of a policy written as a mapping in a file, and what each holds.
+FILE_KEYS = {
+    "name": "a built-in policy",
+    "class": "a Policy subclass on the Python path, as package.module:Class",
+    "options": "keyword arguments of its constructor",
+}
 
 
 class PolicyError(ValueError):
@@ -92,19 +101,14 @@ class PolicySpec:
         accepted = option_types(cls)
         unknown = sorted(set(self.options) - set(accepted))
         if unknown:
-            raise PolicyError(
-                f"policy {self.ref!r}: unknown option {unknown[0]!r}; valid: "
-                + (", ".join(accepted) or "none")
-            )
+            problem = unknown_key_message(unknown[0], accepted, what="option")
+            raise PolicyError(f"policy {self.ref!r}: {problem}")
         values: dict[str, Any] = {}
         for key, value in self.options.items():
             try:
-                values[key] = pydantic.TypeAdapter(accepted[key]).validate_python(value)
-            except pydantic.ValidationError as exc:
-                problem = exc.errors()[0]["msg"]
-                raise PolicyError(
-                    f"policy {self.ref!r}: option {key}={value!r}: {problem}"
-                ) from None
+                values[key] = datafile.check(accepted[key], value)
+            except ValueError as exc:
+                raise PolicyError(f"policy {self.ref!r}: option {key}={value!r}: {exc}") from None
         if "seed" in inspect.signature(cls).parameters:
             values["seed"] = seed
         try:
@@ -131,9 +135,9 @@ def spec_from_file(entry: Any) -> PolicySpec:
         return PolicySpec(entry)
     if not isinstance(entry, Mapping):
         raise PolicyError("a policy is a name, or a mapping with name or class and options")
-    unknown = sorted(set(entry) - {"name", "class", "options"})
+    unknown = sorted(set(entry) - set(FILE_KEYS))
     if unknown:
-        raise PolicyError(f"unknown key {unknown[0]!r} in a policy; valid: name, class, options")
+        raise PolicyError(unknown_key_message(str(unknown[0]), FILE_KEYS))
     if ("name" in entry) == ("class" in entry):
         raise PolicyError("a policy mapping takes exactly one of name (a built-in) or class")
     ref = entry.get("name", entry.get("class"))
@@ -155,7 +159,29 @@ def _entry(entry: Any) -> PolicySpec:
 
 
 #: A policy as a file field: validated into a PolicySpec (its options are checked by `build`).
-PolicyEntry = Annotated[PolicySpec, pydantic.BeforeValidator(_entry)]
+PolicyEntry = Annotated[
+    PolicySpec,
+    pydantic.BeforeValidator(_entry),
+    pydantic.WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "description": "a built-in's name, or package.module:Class"},
+                {
+                    "type": "object",
+                    "properties": {
+                        key: {
+                            "type": "object" if key == "options" else "string",
+                            "description": text,
+                        }
+                        for key, text in FILE_KEYS.items()
+                    },
+                    "additionalProperties": False,
+                    "oneOf": [{"required": ["name"]}, {"required": ["class"]}],
+                },
+            ]
+        }
+    ),
+]
 
 
 def with_cli_options(specs: list[PolicySpec], options: Iterable[str]) -> list[PolicySpec]:

@@ -86,15 +86,22 @@ def test_missing_field_and_missing_source_are_rejected(tmp_path: Path) -> None:
     folder = _catalog_copy(tmp_path)
     path = folder / "models.yaml"
     path.write_text(path.read_text().replace("layers: 24, ", "", 1))
-    with pytest.raises(DataFileError, match=r"llm\.qwen2-0\.5b\.layers: Field required"):
+    with pytest.raises(DataFileError, match=r"llm\.qwen2-0\.5b\.layers: required, but not given"):
         load_catalog(data_dir=folder)
     folder = _catalog_copy(tmp_path)
     path = folder / "hardware.yaml"
     text = path.read_text()
     path.write_text(
-        text.replace("    idle_w: estimated (not published); a third", "    x: a third", 1)
+        text.replace("    idle_w: estimated (not published); a third", "    #: a third", 1)
     )
     with pytest.raises(DataFileError, match=r"ax630c: .*missing \['idle_w'\]"):
+        load_catalog(data_dir=folder)
+    path.write_text(
+        text.replace("    idle_w: estimated (not published); a third", "    idle: a third", 1)
+    )
+    with pytest.raises(
+        DataFileError, match=r"ax630c\.sources\.idle: unknown key `idle`; did you mean `idle_w`\?"
+    ):
         load_catalog(data_dir=folder)
 
 

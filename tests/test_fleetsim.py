@@ -75,9 +75,9 @@ workload:
     ("replace", "by", "line", "field", "message"),
     [
         ("hardware: ax630c", "hardware: ax630", 5, "topology.dev.hardware", "unknown hardware"),
-        ("rate_per_s: 1", "rate_per_s: fast", 9, "workload.poisson.rate_per_s", "valid number"),
+        ("rate_per_s: 1", "rate_per_s: fast", 9, "workload.rate_per_s", "must be a number"),
         ("{model: qwen2.5-0.5b}", "{model: gpt-9}", 12, "workload.mix.0.model", "gpt-9"),
-        ("  requests: 10\n", "", 8, "workload.requests", "needs requests or duration_s"),
+        ("  requests: 10\n", "", 7, "workload.requests", "needs requests or duration_s"),
         ("tier: device", "tier: moon", 4, "topology.dev.tier", "'device', 'edge' or 'cloud'"),
     ],
 )

@@ -229,7 +229,7 @@ def _line_of(path: Path, text: str) -> int:
             "llm.qwen2-1.5b.math.benchmark",
             "mmlu, score: 61.6",
         ),
-        ("  qwen3-0.6b:\n", "  qwen3-0.7b:\n", "llm.qwen3-0.7b", "score: 52.81"),
+        ("  qwen3-0.6b:\n", "  qwen3-0.7b:\n", "llm.qwen3-0.7b", "qwen3-0.7b:"),
         (
             "difficulty_sd: 0.904",
             "difficulty_sd: -1",

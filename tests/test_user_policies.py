@@ -120,7 +120,7 @@ def test_a_bad_option_of_a_user_policy_is_exit_2_naming_it(tmp_path: Path) -> No
         timeout_s=60,
     )
     assert done.returncode == 2
-    assert "unknown option 'max_ocupancy'; valid: max_occupancy" in done.stderr
+    assert "unknown option `max_ocupancy`; did you mean `max_occupancy`?" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -22,6 +22,7 @@ import grpc
 
 from deploy.config import AgentConfig, OrchestratorConfig, StackConfig
 from deploy.local import LocalStack
+from edgetier.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from edgetier.bench import BenchResult
 from edgetier.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
@@ -38,10 +39,12 @@ MIX = [
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the kills and the mix")
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument("--duration", type=positive_float, default=60.0, help="seconds of load")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=1, help="seed of the kills and the mix"
+    )
+    parser.add_argument("--concurrency", type=positive_int, default=32)
+    parser.add_argument("--time-scale", type=non_negative_float, default=0.01)
 
 
 def _config(time_scale: float) -> StackConfig:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
+from edgetier.argtypes import positive_int
 from edgetier.bench import BenchResult
 from npu_sim.models import LLM
 from npu_sim.predictor import Prediction, default_predictor
@@ -21,8 +22,8 @@ GPU_BATCH = 32
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--prompt-tokens", type=int, default=128)
-    parser.add_argument("--output-tokens", type=int, default=128)
+    parser.add_argument("--prompt-tokens", type=positive_int, default=128)
+    parser.add_argument("--output-tokens", type=positive_int, default=128)
 
 
 def _tokens_per_joule(prediction: Prediction) -> float:

@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from edgetier.argtypes import non_negative_int, positive_int
 from edgetier.bench import BenchResult
 from fleetsim.records import ParquetSink, Sink
 from fleetsim.runner import simulate_policy
@@ -36,11 +37,13 @@ REQUESTS_PER_DEVICE_S = 0.1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--devices", type=int, default=10_000, help="phones in the fleet")
-    parser.add_argument("--requests", type=int, default=1_000_000, help="requests to simulate")
+    parser.add_argument("--devices", type=positive_int, default=10_000, help="phones in the fleet")
+    parser.add_argument(
+        "--requests", type=positive_int, default=1_000_000, help="requests to simulate"
+    )
     parser.add_argument("--policy", default=DEFAULT_POLICY, help="routing policy")
     parser.add_argument("--no-records", action="store_true", help="do not write requests.parquet")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
 
 
 def fleet_scenario(devices: int, requests: int, seed: int = 0) -> Scenario:

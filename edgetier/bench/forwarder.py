@@ -16,6 +16,8 @@ from typing import Any
 
 import grpc
 
+from edgetier.argtypes import port
+
 
 class Forwarder(grpc.GenericRpcHandler):
     """Forwards every unary call, as bytes, to the same method on `channel`."""
@@ -57,6 +59,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", required=True)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=port, default=0)
     args = parser.parse_args()
     asyncio.run(main(args.target, args.host, args.port))

@@ -28,6 +28,7 @@ import grpc
 
 from deploy.config import AgentConfig, OrchestratorConfig, StackConfig
 from deploy.local import LocalStack, first_json_line
+from edgetier.argtypes import positive_int
 from edgetier.bench import BenchResult
 from edgetier.v1 import agent_pb2, agent_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 
@@ -44,8 +45,12 @@ class Stats:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--requests", type=int, default=3000, help="requests at concurrency 64")
-    parser.add_argument("--serial-requests", type=int, default=500, help="at concurrency 1")
+    parser.add_argument(
+        "--requests", type=positive_int, default=3000, help="requests at concurrency 64"
+    )
+    parser.add_argument(
+        "--serial-requests", type=positive_int, default=500, help="at concurrency 1"
+    )
     parser.add_argument("--no-ray", action="store_true", help="skip Ray Serve (d)")
 
 
@@ -165,7 +170,15 @@ def _ray_serve_caller(
             tier = "device" if request["model"] in self.small else "cloud"
             return await self.tiers[tier].remote(request)
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    # A Ray of its own, even when another runs on this machine (ray.init would join that one
+    # and refuse num_cpus): the comparison must not share a cluster with unknown work.
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="ERROR",
+        log_to_driver=False,
+    )
     app = RouterDeployment.bind(
         *(TierDeployment.options(name=t).bind(agent_address) for t in ("device", "edge", "cloud"))
     )

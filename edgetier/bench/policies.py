@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgetier.argtypes import non_negative_int
 from edgetier.bench import RESULTS_DIR, BenchResult
 from fleetsim.runner import RunResult, run_scenario
 from fleetsim.scenario import load_scenario
@@ -41,7 +42,7 @@ COLUMNS = [
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", type=Path, default=SCENARIO, help="scenario file")
-    parser.add_argument("--seed", type=int, help="override the scenario's seed")
+    parser.add_argument("--seed", type=non_negative_int, help="override the scenario's seed")
 
 
 def _ratio(value: float, reference: float | None) -> float | None:

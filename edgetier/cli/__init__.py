@@ -7,6 +7,7 @@ assembles them, so adding a capability is one import here.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
@@ -18,10 +19,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="edgetier",
         description="Cloud-edge-device AI inference: orchestrator, simulated NPUs, fleetsim.",
     )
+    parser.add_argument("--version", action="version", version=f"edgetier {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (demo, up, npu, orchestrator, bench, sim, dashboards, agent):
         module.register(commands)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's, through pip's metadata)."""
+    try:
+        return importlib.metadata.version("edgetier")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed: pip install -e .)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from device_agent.config import (
     parse_models,
     validate,
 )
-from edgetier.cli.argtypes import non_negative_float, port, positive_int
+from edgetier.argtypes import Number, non_negative_float, port, positive_int
 from edgetier.cli.catalogs import add_catalog_argument, predictor_from_args
 from edgetier.wire.auth import TOKEN_ENV, default_token
 from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
@@ -117,14 +117,15 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     agent.set_defaults(handler=_agent, parser=agent)
 
 
+#: How many times slower than modelled a node runs (--slowdown NODE=FACTOR).
+SLOWDOWN = Number(whole=False, low=1)
+
+
 def _slowdown(text: str) -> tuple[str, float]:
     node, _, factor = text.partition("=")
     if not node or not factor:
         raise argparse.ArgumentTypeError(f"expected NODE=FACTOR, got {text!r}")
-    value = non_negative_float(factor)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"the factor must be at least 1, got {factor}")
-    return node, value
+    return node, float(SLOWDOWN(factor))
 
 
 def _agent(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ import grpc
 
 from deploy.config import DEFAULT_CONFIG, load_config
 from deploy.local import LaunchError, LocalStack
+from edgetier.cli.orchestrator import max_tokens
 from edgetier.cli.output import console, print_table
 from orchestrator.client import OrchestratorClient
 
@@ -51,7 +52,9 @@ BURST = 8  # concurrent requests from one phone whose queue holds two
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     demo = commands.add_parser("demo", help="start the local stack, send a mixed workload, stop")
-    demo.add_argument("--max-tokens", type=int, default=64, help="output tokens per LLM request")
+    demo.add_argument(
+        "--max-tokens", type=max_tokens, default=64, help="output tokens per LLM request"
+    )
     demo.set_defaults(handler=_demo)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 
-from edgetier.cli.argtypes import positive_int
+from edgetier.argtypes import positive_int
 from edgetier.cli.catalogs import add_catalog_argument, predictor_from_args
 from edgetier.cli.output import console, print_json, print_table
 from npu_sim.catalog import UnknownNameError, default_catalog

@@ -13,16 +13,31 @@ from pathlib import Path
 
 import grpc
 
-from edgetier.cli.argtypes import non_negative_float, port, positive_int
+from edgetier.argtypes import (
+    Number,
+    non_negative_float,
+    non_negative_int,
+    port,
+    positive_float,
+    positive_int,
+    uint32,
+)
 from edgetier.cli.catalogs import add_catalog_argument, predictor_from_args
 from edgetier.cli.output import console, fmt, print_json, print_table
 from edgetier.cli.policies import add_policy_arguments, policy_from_args
 from edgetier.wire.auth import TOKEN_ENV, default_token
+from edgetier.wire.net import ListenError
 from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
-from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient
+from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient, unreachable
 from orchestrator.server import OrchestratorSettings, load_policies, serve
+from orchestrator.validation import DEFAULT_MAX_TOKENS, MAX_OUTPUT_TOKENS
 from routing.specs import PolicyError
+
+#: Where `infer` and `nodes` find the client token when --token is not given.
+CLIENT_TOKEN_ENV = "EDGETIER_TOKEN"
+#: Output tokens a request may ask for (`infer`, `demo`): what the orchestrator accepts.
+max_tokens = Number(whole=True, low=1, high=MAX_OUTPUT_TOKENS)
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,7 +46,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     server.add_argument("--port", type=port, default=50051, help="gRPC port (0: any free port)")
     server.add_argument("--metrics-port", type=port, default=0, help="/metrics port (0: any)")
     add_policy_arguments(server)
-    server.add_argument("--seed", type=int, default=0, help="seed of the policies' randomness")
+    server.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the policies' randomness"
+    )
     server.add_argument(
         "--time-scale",
         type=non_negative_float,
@@ -51,7 +68,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     server.add_argument(
         "--heartbeat-timeout",
-        type=float,
+        type=positive_float,
         default=3.5,
         help="seconds without heartbeat before an agent's nodes are down",
     )
@@ -90,9 +107,18 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     prompt = infer.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", help="prompt text (about 4 characters a token)")
-    prompt.add_argument("--prompt-tokens", type=int, help="prompt length in tokens")
-    infer.add_argument("--max-tokens", type=int, default=0, help="output tokens (default 128)")
-    infer.add_argument("--slo-ms", type=float, default=0.0, help="latency objective in ms")
+    prompt.add_argument("--prompt-tokens", type=uint32, help="prompt length in tokens")
+    infer.add_argument(
+        "--max-tokens",
+        type=max_tokens,
+        default=DEFAULT_MAX_TOKENS,
+        help=f"output tokens to generate, 1 to {MAX_OUTPUT_TOKENS} (default {DEFAULT_MAX_TOKENS})",
+    )
+    infer.add_argument(
+        "--slo-ms",
+        type=positive_float,
+        help="end-to-end latency objective in ms (default: none, and slo_met is null)",
+    )
     infer.add_argument(
         "--policy",
         default="",
@@ -116,10 +142,12 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--orchestrator", default=DEFAULT_ADDRESS, metavar="ADDR")
     parser.add_argument(
         "--token",
-        default=os.environ.get("EDGETIER_TOKEN"),
-        help="client bearer token (env EDGETIER_TOKEN)",
+        default=os.environ.get(CLIENT_TOKEN_ENV),
+        help=f"client bearer token (default: ${CLIENT_TOKEN_ENV})",
     )
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+    parser.add_argument(
+        "--timeout", type=positive_float, default=300.0, help="seconds to wait (default 300)"
+    )
     parser.add_argument(
         "--tls-ca", type=Path, help="CA certificate that verifies a TLS orchestrator"
     )
@@ -162,6 +190,11 @@ def _serve(args: argparse.Namespace) -> int:
 async def _run_server(settings: OrchestratorSettings) -> int:
     try:
         server = await serve(settings)
+    except ListenError as exc:  # one line: `edgetier up` shows it as the reason
+        flag = "--port" if exc.service == "gRPC" else "--metrics-port"
+        hint = f"is a stack already running? use {flag}" if exc.in_use else "see --host"
+        print(f"edgetier orchestrator: {exc} ({hint})", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"edgetier orchestrator: {exc}", file=sys.stderr)
         return 1
@@ -191,12 +224,35 @@ def _client(args: argparse.Namespace) -> OrchestratorClient:
     )
 
 
+def _failed(command: str, error: grpc.RpcError, args: argparse.Namespace) -> int:
+    """One line for a call that failed: what to do, where the status says it; else the
+    orchestrator's own message (it names the field or the reason). Exit status 1."""
+    code, details = error.code(), error.details()
+    if unreachable(error):
+        message = (
+            f"no orchestrator answers at {args.orchestrator} (start one with `edgetier up`, or "
+            "give its address with --orchestrator)"
+        )
+    elif code == grpc.StatusCode.UNAUTHENTICATED:
+        message = (
+            f"the orchestrator requires a client token: pass --token or set ${CLIENT_TOKEN_ENV}"
+        )
+    elif code == grpc.StatusCode.PERMISSION_DENIED:
+        message = f"the orchestrator refused the client token: check --token or ${CLIENT_TOKEN_ENV}"
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        message = f"no answer within {args.timeout:g} s (--timeout)"
+    else:
+        message = f"{code.name}: {details}"
+    print(f"edgetier {command}: {message}", file=sys.stderr)
+    return 1
+
+
 def _infer(args: argparse.Namespace) -> int:
     fields = {
         "prompt": args.prompt,
         "prompt_tokens": args.prompt_tokens,
         "max_tokens": args.max_tokens,
-        "slo_ms": args.slo_ms,
+        "slo_ms": args.slo_ms or 0.0,  # 0: none, on the wire
         "policy": args.policy,
         "request_id": args.request_id,
         "client_node": args.client_node,
@@ -213,8 +269,7 @@ def _infer(args: argparse.Namespace) -> int:
             else:
                 reply = client.infer(args.model, **fields)
     except grpc.RpcError as error:
-        print(f"edgetier infer: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 1
+        return _failed("infer", error, args)
     if args.json:
         print_json(reply)
         return 0
@@ -234,8 +289,7 @@ def _nodes(args: argparse.Namespace) -> int:
             nodes = client.nodes()
             policies, default_policy = client.policies()
     except grpc.RpcError as error:
-        print(f"edgetier nodes: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 1
+        return _failed("nodes", error, args)
     if args.json:
         print_json({"nodes": nodes, "policies": policies, "default_policy": default_policy})
         return 0

@@ -2,6 +2,7 @@
 
     edgetier sim run SCENARIO [--out DIR] [--policies a,b,c] [--seed N] [--json]
     edgetier sim sweep SCENARIO --param PATH=v1,v2 [--param ...] [--seeds N] [--ray [ADDRESS]]
+    edgetier sim init | validate FILE | schema      (edgetier.cli.sim_files)
 
 `run` shows a progress bar, writes requests.parquet, summary.csv and PNG plots to DIR (default
 results/<scenario name>) and prints the summary. `sweep` runs a grid of overrides x seeds,
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from edgetier.argtypes import non_negative_int, positive_int
+from edgetier.cli import sim_files
 from edgetier.cli.catalogs import add_catalog_argument
 from edgetier.cli.output import console, print_json, print_table
 from edgetier.cli.policies import add_option_argument, policies_from_text
@@ -62,7 +65,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     add_option_argument(run)
     add_catalog_argument(run)
-    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--seed", type=non_negative_int, help="override the scenario's seed")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--json", action="store_true", help="print the summary rows as JSON")
     run.set_defaults(handler=_run)
@@ -77,7 +80,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="a dotted scenario path and its values (repeatable); 'policy' picks policies",
     )
     add_catalog_argument(sweep)
-    sweep.add_argument("--seeds", type=int, default=1, help="seeds per point (from the file's)")
+    sweep.add_argument(
+        "--seeds", type=positive_int, default=1, help="seeds per point (from the file's)"
+    )
     sweep.add_argument(
         "--ray",
         nargs="?",
@@ -88,6 +93,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     sweep.add_argument("--out", type=Path, help="output directory (default results/<name>-sweep)")
     sweep.add_argument("--json", action="store_true", help="print the rows as JSON")
     sweep.set_defaults(handler=_sweep)
+
+    sim_files.register(sub)
 
 
 def _fail(message: str) -> int:

@@ -21,7 +21,7 @@ from deploy.local import LaunchError, LocalStack
 from deploy.monitoring import DEFAULT_PORT, PrometheusMissingError, prometheus_binary
 from deploy.ray_stack import LOCAL, RayStack
 from deploy.stack import Stack
-from edgetier.cli.argtypes import non_negative_float, port
+from edgetier.argtypes import non_negative_float, port
 from edgetier.cli.catalogs import add_catalog_argument
 from edgetier.cli.output import console, print_json, print_table
 from edgetier.cli.policies import add_option_argument
@@ -156,6 +156,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"edgetier up: {exc}", file=sys.stderr)
         return 1
     _stop_on_signals(stop)  # again: ray.init installs its own SIGTERM handler
+    failed = False  # a member died: its log is kept, for the message points at it
     try:
         if args.json:
             print_json(_summary(stack, args.ray))
@@ -169,9 +170,10 @@ def _up(args: argparse.Namespace) -> int:
                     f"edgetier up: {dead.kind} {dead.name} exited; stopping (log {dead.log})",
                     file=sys.stderr,
                 )
+                failed = True
                 return 1
     finally:
-        stack.stop()
+        stack.stop(keep_logs=failed)
     return 0
 
 

@@ -7,6 +7,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from edgetier.wire.net import check_listen
+
 
 class MetricsHTTPServer:
     """prometheus_client's HTTP exposition of one registry, on its own daemon thread."""
@@ -14,6 +16,7 @@ class MetricsHTTPServer:
     def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
         self._httpd: WSGIServer
         self._thread: threading.Thread
+        check_listen("metrics", host, port)
         self._httpd, self._thread = start_http_server(port, addr=host, registry=registry)
         self.port: int = self._httpd.server_port
 

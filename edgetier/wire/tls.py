@@ -18,6 +18,8 @@ from pathlib import Path
 
 import grpc
 
+from edgetier.wire.net import ListenError, check_listen
+
 
 class TlsError(ValueError):
     """A TLS flag that cannot work; `flag` names it."""
@@ -82,10 +84,16 @@ class TlsConfig:
 def add_port(
     server: grpc.aio.Server, address: str, tls: TlsConfig | None, require_client_auth: bool
 ) -> int:
-    """Listen on `address`, with TLS when this process has a certificate."""
-    if tls is not None and tls.serves_tls:
-        return server.add_secure_port(address, tls.server_credentials(require_client_auth))
-    return server.add_insecure_port(address)
+    """Listen on `address`, with TLS when this process has a certificate; ListenError saying
+    why it cannot (the port is in use, say)."""
+    host, _, port = address.rpartition(":")
+    check_listen("gRPC", host, int(port))
+    try:
+        if tls is not None and tls.serves_tls:
+            return server.add_secure_port(address, tls.server_credentials(require_client_auth))
+        return server.add_insecure_port(address)
+    except RuntimeError:  # grpc: "Failed to bind to address ..."
+        raise ListenError("gRPC", int(port), False, f"cannot listen on {address}") from None
 
 
 def aio_channel(
