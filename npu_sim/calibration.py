@@ -44,7 +44,7 @@ from npu_sim.catalog import DATA_DIR, Catalog, default_catalog
 from npu_sim.families import Family, load_families
 from npu_sim.hardware import Kind
 from npu_sim.models import LLM, VisionModel
-from npu_sim.perf import Costs, PhaseFactor, PhaseFactors
+from npu_sim.perf import PHASE_TERMS, Costs, PhaseFactor, PhaseFactors
 from npu_sim.power import PowerLaw
 
 MEASUREMENTS_CSV = DATA_DIR / "npu_measurements.csv"
@@ -205,28 +205,19 @@ def observations(
 def _features(costs: Costs, row: Measurement, metric: str, phase: str) -> tuple[float, ...]:
     model = costs.model
     if isinstance(model, LLM) and phase == "prefill":
-        ideal, layer_passes = costs.prefill_terms(row.prompt)
-        return ideal, 1.0, float(layer_passes)
+        return costs.prefill_features(row.prompt)
     if isinstance(model, LLM) and phase == "decode":
-        context = row.batch * (row.prompt + row.output / 2)
-        read = (
-            model.decode_weight_bytes(costs.precision)
-            + model.kv_bytes_per_token(costs.precision) * context
-        )
-        return read / costs.bandwidth, 1.0
+        return costs.decode_features(row.batch * (row.prompt + row.output / 2))
     if isinstance(model, VisionModel) and phase == "vision":
-        streaming = model.weight_bytes(costs.precision) / costs.bandwidth
-        return model.flops / costs.peak_ops_per_s, 1.0 / costs.peak_ops_per_s, streaming
+        return costs.vision_features(row.batch)
     raise datafile.DataFileError(
         f"{row.where}: {metric} does not apply to {model.kind} model {row.model}"
     )
 
 
 def _coefficients(factor: PhaseFactor, phase: str) -> list[float]:
-    """The coefficients of a phase's features, in the order `_features` gives them."""
-    values = [1.0 / factor.efficiency, factor.overhead]
-    extra = {"prefill": [factor.per_layer], "vision": [factor.stream]}.get(phase, [])
-    return values + extra
+    """The coefficients of a phase's features, in the order `Costs` gives them."""
+    return [1.0 / factor.efficiency, *(getattr(factor, term) for term in PHASE_TERMS[phase])]
 
 
 def _bounded_lstsq(matrix: np.ndarray, target: np.ndarray, lower: list[float]) -> np.ndarray:
@@ -261,8 +252,8 @@ def fit_phase(observed: Sequence[Observation], prior: PhaseFactor, phase: str) -
             targets.append(weight)
     lower = [1.0] + [0.0] * (len(priors) - 1)
     solution = [float(x) for x in _bounded_lstsq(np.array(rows), np.array(targets), lower)]
-    extra = {"prefill": "per_layer", "vision": "stream"}.get(phase)
-    return PhaseFactor(1.0 / solution[0], solution[1], **({extra: solution[2]} if extra else {}))
+    terms = dict(zip(PHASE_TERMS[phase], solution[1:], strict=True))
+    return PhaseFactor(1.0 / solution[0], **terms)
 
 
 def fit_power(

@@ -46,13 +46,25 @@ SIXTEEN_BIT = Precision(2.0, 2.0, 2, ("int16", "fp16"), "16-bit")
 @STRICT
 @dataclass(frozen=True)
 class PhaseFactor:
-    """t = ideal / efficiency + overhead (+ per_layer * layer passes, for prefill; + stream *
-    weight streaming time, for vision), for one phase on one hardware family."""
+    """t = ideal / efficiency + overhead + the phase's other terms (`PHASE_TERMS`), each a
+    coefficient times a feature the same `Costs` computes for fit and prediction."""
 
     efficiency: Annotated[float, pydantic.Field(gt=0, le=1)]
     overhead: NonNegativeFloat = 0.0
     per_layer: NonNegativeFloat = 0.0
+    activations: NonNegativeFloat = 0.0
     stream: NonNegativeFloat = 0.0
+    fixed: NonNegativeFloat = 0.0
+    sixteen_bit: NonNegativeFloat = 0.0
+
+
+#: The coefficients of each phase after 1/efficiency, in the order `Costs`'s `*_features`
+#: give their features (the module docstring says what each one is and why).
+PHASE_TERMS: dict[str, tuple[str, ...]] = {
+    "prefill": ("overhead", "per_layer"),
+    "decode": ("overhead", "per_layer"),
+    "vision": ("activations", "stream", "fixed", "sixteen_bit"),
+}
 
 
 @dataclass(frozen=True)
@@ -150,17 +162,72 @@ class Costs:
         passes = math.ceil(prompt_tokens / window)
         return passes * window, passes
 
-    def prefill_terms(self, prompt_tokens: int, requests: int = 1) -> tuple[float, float]:
-        """(ideal compute seconds, layer passes) of a prefill: the features the calibration
-        fits `efficiency` and `per_layer` on, and that `prefill` turns into seconds."""
+    @functools.cached_property
+    def sixteen_bit_ops_per_s(self) -> float:
+        """The chip's 16-bit rate, where the non-matrix work of a network runs whatever the
+        precision of its matrix multiplies (its peak, if it publishes no 16-bit rate)."""
+        if self.hardware.compute_rate(SIXTEEN_BIT) is None:
+            return self.peak_ops_per_s
+        return self.hardware.peak_ops_per_s(SIXTEEN_BIT)
+
+    def prefill_features(self, prompt_tokens: int, requests: int = 1) -> tuple[float, ...]:
+        """(ideal compute seconds, 1, layer-pass cost) of a prefill: the features its
+        `PhaseFactor` (1/efficiency, overhead, per_layer) multiplies. A layer pass costs a
+        kernel launch on a GPU (`per_layer` in seconds) and a round trip of its data through
+        DRAM on an NPU (`per_layer` in bytes, the feature layer passes over bandwidth)."""
         llm = self._llm()
         tokens, passes = self.prefill_passes(prompt_tokens)
         flops = requests * llm.prefill_flops(tokens)
-        return flops / self.prefill_ops_per_s, passes * llm.layers
+        layer_passes = float(passes * llm.layers)
+        if self.factors.kind == "npu":
+            layer_passes /= self.bandwidth
+        return flops / self.prefill_ops_per_s, 1.0, layer_passes
+
+    def decode_features(self, context_tokens: float) -> tuple[float, ...]:
+        """(weight and KV-cache bytes over peak bandwidth, 1, layers) of a memory-bound decode
+        step with `context_tokens` tokens of KV cache in the batch."""
+        llm = self._llm()
+        return self._decode_bytes(context_tokens) / self.bandwidth, 1.0, float(llm.layers)
+
+    def _decode_bytes(self, context_tokens: float) -> float:
+        llm = self._llm()
+        return (
+            llm.decode_weight_bytes(self.precision)
+            + llm.kv_bytes_per_token(self.precision) * context_tokens
+        )
+
+    def vision_features(self, images: int = 1) -> tuple[float, ...]:
+        """(ideal seconds at the precision's rate, activation traffic over bandwidth, weight
+        streaming over bandwidth, runtime invocations, ideal seconds at the 16-bit rate) of
+        `images` images: as one batch (one invocation, weights read once) on hardware that
+        batches, one by one elsewhere."""
+        model = self._vision()
+        calls = 1 if self.hardware.batching else images
+        flops = images * model.flops
+        activations = model.activation_bytes(images, self.precision) / self.bandwidth
+        streaming = calls * model.weight_bytes(self.precision) / self.bandwidth
+        return (
+            flops / self.peak_ops_per_s,
+            activations,
+            streaming,
+            float(calls),
+            flops / self.sixteen_bit_ops_per_s,
+        )
+
+    @staticmethod
+    def seconds(factor: PhaseFactor, phase: str, features: tuple[float, ...]) -> float:
+        """A phase time: the features weighted by the factor's coefficients."""
+        coefficients = (1.0 / factor.efficiency, *(getattr(factor, t) for t in PHASE_TERMS[phase]))
+        return sum(c * f for c, f in zip(coefficients, features, strict=True))
 
     def _llm(self) -> LLM:
         if not isinstance(self.model, LLM):
             raise TypeError(f"{self.model.id} is a vision model, not an LLM")
+        return self.model
+
+    def _vision(self) -> VisionModel:
+        if not isinstance(self.model, VisionModel):
+            raise TypeError(f"{self.model.id} is an LLM, not a vision model")
         return self.model
 
     @functools.lru_cache(maxsize=16384)  # noqa: B019 (engines ask on every request)
@@ -168,25 +235,23 @@ class Costs:
         """Process `requests` prompts of `prompt_tokens` tokens together; yields their first
         tokens. Several prompts at once only on hardware that batches."""
         llm = self._llm()
-        ideal, layer_passes = self.prefill_terms(prompt_tokens, requests)
-        factor = self.factors.prefill
-        seconds = ideal / factor.efficiency + layer_passes * factor.per_layer + factor.overhead
+        features = self.prefill_features(prompt_tokens, requests)
+        seconds = self.seconds(self.factors.prefill, "prefill", features)
         flops = requests * llm.prefill_flops(self.prefill_passes(prompt_tokens)[0])
         return self._phase(seconds, flops, llm.weight_bytes(self.precision), self.prefill_ops_per_s)
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 (engines ask on every decode epoch)
     def decode_step(self, batch: int, context_tokens: float) -> Phase:
         """One decode step that generates a token for each of `batch` requests, which hold
-        `context_tokens` tokens of KV cache between them."""
+        `context_tokens` tokens of KV cache between them: memory-bound until the batch makes it
+        compute-bound, plus the per-token and per-layer costs."""
         llm = self._llm()
-        bytes_read = (
-            llm.decode_weight_bytes(self.precision)
-            + llm.kv_bytes_per_token(self.precision) * context_tokens
-        )
+        factor = self.factors.decode
+        bytes_read = self._decode_bytes(context_tokens)
         flops = batch * llm.decode_flops(context_tokens / batch)
-        memory_s = bytes_read / (self.bandwidth * self.factors.decode.efficiency)
+        memory_s = bytes_read / (self.bandwidth * factor.efficiency)
         compute_s = flops / (self.prefill_ops_per_s * self.factors.prefill.efficiency)
-        seconds = max(memory_s, compute_s) + self.factors.decode.overhead
+        seconds = max(memory_s, compute_s) + factor.overhead + factor.per_layer * llm.layers
         return self._phase(seconds, flops, bytes_read, self.prefill_ops_per_s)
 
     @functools.lru_cache(maxsize=1 << 16)  # noqa: B019 (Costs live as long as their Predictor)
@@ -210,15 +275,10 @@ class Costs:
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 (engines ask on every image)
     def vision(self, images: int = 1) -> Phase:
-        """Run `images` images through a vision model: as one batch (one overhead) on hardware
-        that batches, one after another elsewhere."""
-        if not isinstance(self.model, VisionModel):
-            raise TypeError(f"{self.model.id} is an LLM, not a vision model")
-        factor = self.factors.vision
-        overheads = 1 if self.hardware.batching else images
-        streams = 1 if self.hardware.batching else images  # a batch reads its weights once
-        work = images * self.model.flops / factor.efficiency + overheads * factor.overhead
-        weights = streams * self.model.weight_bytes(self.precision)
-        seconds = work / self.peak_ops_per_s + factor.stream * weights / self.bandwidth
-        flops = images * self.model.flops
-        return self._phase(seconds, flops, weights, self.peak_ops_per_s)
+        """Run `images` images through a vision model: as one batch on hardware that batches,
+        one after another elsewhere."""
+        model = self._vision()
+        features = self.vision_features(images)
+        seconds = self.seconds(self.factors.vision, "vision", features)
+        weights = features[2] * self.bandwidth
+        return self._phase(seconds, images * model.flops, weights, self.peak_ops_per_s)
