@@ -52,6 +52,8 @@ class PhaseFactor:
     efficiency: Annotated[float, pydantic.Field(gt=0, le=1)]
     overhead: NonNegativeFloat = 0.0
     per_layer: NonNegativeFloat = 0.0
+    dequant: NonNegativeFloat = 0.0
+    joules_per_op: NonNegativeFloat = 0.0
     activations: NonNegativeFloat = 0.0
     stream: NonNegativeFloat = 0.0
     fixed: NonNegativeFloat = 0.0
@@ -61,7 +63,7 @@ class PhaseFactor:
 #: The coefficients of each phase after 1/efficiency, in the order `Costs`'s `*_features`
 #: give their features (the module docstring says what each one is and why).
 PHASE_TERMS: dict[str, tuple[str, ...]] = {
-    "prefill": ("overhead", "per_layer"),
+    "prefill": ("overhead", "per_layer", "dequant", "joules_per_op"),
     "decode": ("overhead", "per_layer"),
     "vision": ("activations", "stream", "fixed", "sixteen_bit"),
 }
@@ -171,17 +173,34 @@ class Costs:
         return self.hardware.peak_ops_per_s(SIXTEEN_BIT)
 
     def prefill_features(self, prompt_tokens: int, requests: int = 1) -> tuple[float, ...]:
-        """(ideal compute seconds, 1, layer-pass cost) of a prefill: the features its
-        `PhaseFactor` (1/efficiency, overhead, per_layer) multiplies. A layer pass costs a
-        kernel launch on a GPU (`per_layer` in seconds) and a round trip of its data through
-        DRAM on an NPU (`per_layer` in bytes, the feature layer passes over bandwidth)."""
+        """(ideal compute seconds, 1, layer passes over bandwidth, dequantisation traffic over
+        bandwidth, operations over the power cap) of a prefill: the features its `PhaseFactor`
+        (1/efficiency, overhead, per_layer, dequant, joules_per_op) multiplies.
+
+        On an NPU a layer pass costs a round trip of its data through DRAM (`per_layer` in
+        bytes), so a chip with half the bandwidth pays twice the time per layer. On a GPU:
+        - weight-only quantised weights (wNa16, Q4_K_M) are first dequantised to 16 bits each
+          pass: the stored bytes are read, two bytes per weight written and read back;
+        - the tensor cores cannot hold their boost-clock peak within the board's power cap
+          (`max_w`, its TDP): sustained throughput is at most max_w / joules_per_op, so the
+          operations also take flops x joules_per_op / max_w (NPUs rarely publish a cap);
+        - a GPU's per-layer kernel launches are part of its overhead: every GPU TTFT row is
+          one model (Llama 3 8B), so a per-layer cost cannot be told from a fixed one."""
         llm = self._llm()
         tokens, passes = self.prefill_passes(prompt_tokens)
         flops = requests * llm.prefill_flops(tokens)
-        layer_passes = float(passes * llm.layers)
         if self.factors.kind == "npu":
-            layer_passes /= self.bandwidth
-        return flops / self.prefill_ops_per_s, 1.0, layer_passes
+            layer_passes = passes * llm.layers / self.bandwidth
+            return flops / self.prefill_ops_per_s, 1.0, layer_passes, 0.0, 0.0
+        dequant = 0.0
+        if self.precision.weight_bytes < 2 and self.hardware.compute_rate(self.precision) in (
+            "int16",
+            "fp16",
+        ):
+            weights = llm.layers * llm.layer_params
+            dequant = passes * weights * (self.precision.weight_bytes + 4) / self.bandwidth
+        capped = flops / self.hardware.max_w
+        return flops / self.prefill_ops_per_s, 1.0, 0.0, dequant, capped
 
     def decode_features(self, context_tokens: float) -> tuple[float, ...]:
         """(weight and KV-cache bytes over peak bandwidth, 1, layers) of a memory-bound decode

@@ -6,9 +6,9 @@
 - Leave-one-chip-out: each chip's rows are predicted with factors fitted without *any* row of
   that chip, so the chip is known only by its datasheet and its family: what a user can expect
   for the chip they bring in a catalog file.
-- Held out: chips that are in no calibration row at all (`data/heldout/chips.yaml`, a catalog
+- Held out: chips that are in no calibration row at all (`data/heldout_chips.yaml`, a catalog
   file of datasheets) are predicted against their published figures
-  (`data/heldout/measurements.csv`) with the shipped fit. Leave-one-chip-out still chose the
+  (`data/heldout_measurements.csv`) with the shipped fit. Leave-one-chip-out still chose the
   physics with every chip in view; these chips were set aside before any mechanism was fitted,
   so their errors are the honest test of "a chip npu_sim has never seen".
 
@@ -27,8 +27,8 @@ from npu_sim.catalog import DATA_DIR, Catalog, default_catalog, load_catalog
 from npu_sim.predictor import Predictor
 
 METHODS = ("leave_one_out", "leave_one_chip_out", "held_out")
-HELD_OUT_CHIPS = DATA_DIR / "heldout" / "chips.yaml"
-HELD_OUT_CSV = DATA_DIR / "heldout" / "measurements.csv"
+HELD_OUT_CHIPS = DATA_DIR / "heldout_chips.yaml"
+HELD_OUT_CSV = DATA_DIR / "heldout_measurements.csv"
 
 
 @dataclass(frozen=True)
