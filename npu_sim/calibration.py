@@ -10,10 +10,14 @@ the same `Costs` that predicts (npu_sim/perf.py), so fit and prediction share on
 
     metric                 phase    features (coefficients)
     ttft_s                 prefill  prompt FLOPs / prefill rate (1/efficiency), 1 (overhead, s),
-                                    layer passes (per_layer, s)
-    1/decode_tokens_per_s  decode   bytes read per token / bandwidth (1/efficiency), 1 (s/token)
-    latency_s (vision)     vision   image FLOPs / peak ops (1/efficiency), 1 / peak (overhead, ops),
-                                    weight bytes / bandwidth (stream)
+                                    NPU: layer passes / bandwidth (per_layer, bytes),
+                                    GPU: dequantisation bytes / bandwidth (dequant),
+                                    GPU: FLOPs / max_w (joules_per_op)
+    1/decode_tokens_per_s  decode   bytes read per token / bandwidth (1/efficiency), 1 (s/token),
+                                    layers (per_layer, s)
+    latency_s (vision)     vision   image FLOPs / peak ops (1/efficiency), activation bytes /
+                                    bandwidth (activations), weight bytes / bandwidth (stream),
+                                    invocations (fixed, s), FLOPs / 16-bit rate (sixteen_bit)
 
 Per chip and phase the coefficients minimise the squared *relative* errors plus a weak pull
 towards its family's, themselves fitted on the family's rows with a pull towards the family's

@@ -1,21 +1,29 @@
 """The performance model: how long each phase of a request takes on a chip, and at what power.
 
-Roofline with calibrated efficiencies. Each phase time is  t = ideal / efficiency + overhead:
-- prefill is compute-bound: ideal = prompt FLOPs / the prefill rate, plus a runtime cost per
-  layer pass (kernel launches, synchronisation, normalisation and attention on slow units),
-  which scales with the model's depth rather than its FLOPs. On a GPU the prefill rate is the
-  tensor rate of the precision (w8a8 on INT8 tensor cores, wNa16 dequantised to FP16). On an
-  NPU it is the chip's 16-bit rate whatever the weights: NPU LLM runtimes keep activations in
-  16 bits (rknn-llm's w8a8 and w4a16 TTFTs are equal on RK3576 for every model it lists, though
-  INT8 is four times the 16-bit rate). Some runtimes prefill in a fixed window (ax-llm: 128
-  tokens), so a short prompt costs a whole window and a long one several passes;
-- a decode step is memory-bound until the batch makes it compute-bound: ideal = max(bytes of
-  weights and KV cache read / peak bandwidth, batch FLOPs / peak operations);
-- a vision inference is compute-bound, plus the time to stream its weights from DRAM (an edge
-  NPU's SRAM holds a small CNN's weights, not a ViT's: 86 MB of CLIP weights take 2.5 ms at
-  AX650N's bandwidth, a third of its latency): ideal = image FLOPs / peak, streaming = weight
-  bytes / bandwidth; its overhead is counted in operations, so it scales with the accelerator
-  (pre/post-processing runs there too), which makes a small model use a big chip less well.
+Roofline with calibrated efficiencies. Each phase time is a sum of terms, each a fitted
+coefficient times a feature computed here (`PHASE_TERMS`); fit and prediction share them.
+- prefill: prompt FLOPs at the prefill rate / efficiency, plus an overhead in seconds. On a GPU
+  the prefill rate is the tensor rate of the precision (w8a8 on INT8 tensor cores, wNa16 and
+  Q4_K_M dequantised to FP16). On an NPU it is the chip's 16-bit rate whatever the weights: NPU
+  LLM runtimes keep activations in 16 bits (rknn-llm's w8a8 and w4a16 TTFTs are equal on RK3576
+  for every model it lists, though INT8 is four times the 16-bit rate). Some runtimes prefill in
+  a fixed window (ax-llm and Qualcomm's Genie: 128 tokens), so a short prompt costs a whole
+  window and a long one several passes. Then, per kind (see `Costs.prefill_features`): on an
+  NPU a cost per layer pass that is DRAM traffic, so it scales with the model's depth and the
+  chip's bandwidth rather than its FLOPs (the RK3562, with 1/6 of the RK3588's TOPS and 1/2.7
+  of its bandwidth, prefills 4.4x slower); on a GPU the dequantisation traffic of weight-only
+  quantised weights (llama-bench: Q4_K_M prefill 10-30% slower than F16 on every GPU) and the
+  board's power cap (the 300 W RTX 6000 Ada reaches 29% of its datasheet FP16 peak, a 3090 50%);
+- a decode step is memory-bound until the batch makes it compute-bound: max(bytes of weights and
+  KV cache read / bandwidth / efficiency, batch FLOPs / the prefill rate), plus a cost per token
+  and per layer (kernel launches, synchronisation): small models do not saturate the bandwidth;
+- a vision inference: image FLOPs / peak / efficiency; the activation traffic of the image over
+  bandwidth (feature maps scale with pixels, not with a model's width: YOLOv5n has 27% of
+  YOLOv5s's FLOPs but takes 59% of its time on an RK3588 core); weight streaming (an edge NPU's
+  SRAM holds a small CNN's weights, not a ViT's); a fixed cost per invocation (runtime, I/O:
+  MobileNetV2 takes 0.58 ms on the Snapdragon X Elite's 45 TOPS); and FLOPs at the 16-bit rate
+  for the work (activations, softmax, normalisation) that does not run at INT8 (TensorRT's INT8
+  YOLO11 is only 1.3-1.6x faster than FP16 on a Jetson, not 2x).
 The factors are fitted per hardware family (npu_sim/calibration.py); power follows the family's
 fitted `PowerLaw` (npu_sim/power.py).
 
