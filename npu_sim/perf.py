@@ -13,7 +13,7 @@ coefficient times a feature computed here (`PHASE_TERMS`); fit and prediction sh
   chip's bandwidth rather than its FLOPs (the RK3562, with 1/6 of the RK3588's TOPS and 1/2.7
   of its bandwidth, prefills 4.4x slower); on a GPU the dequantisation traffic of weight-only
   quantised weights (llama-bench: Q4_K_M prefill 10-30% slower than F16 on every GPU) and the
-  board's power cap (the 300 W RTX 6000 Ada reaches 29% of its datasheet FP16 peak, a 3090 50%);
+  board's power cap (the 300 W RTX 6000 Ada reaches 26% of its datasheet FP16 peak, a 3090 44%);
 - a decode step is memory-bound until the batch makes it compute-bound: max(bytes of weights and
   KV cache read / bandwidth / efficiency, batch FLOPs / the prefill rate), plus a cost per token
   and per layer (kernel launches, synchronisation): small models do not saturate the bandwidth;
