@@ -44,16 +44,18 @@ from pathlib import Path
 import numpy as np
 
 from npu_sim import datafile
-from npu_sim.catalog import DATA_DIR, Catalog, default_catalog
+from npu_sim.catalog import DATA_DIR, Catalog, default_catalog, load_catalog
 from npu_sim.families import Family, load_families
 from npu_sim.hardware import Kind
-from npu_sim.models import LLM, VisionModel
+from npu_sim.models import LLM, Model, VisionModel
 from npu_sim.perf import PHASE_TERMS, Costs, PhaseFactor, PhaseFactors
 from npu_sim.power import PowerLaw
 
 MEASUREMENTS_CSV = DATA_DIR / "npu_measurements.csv"
 ADDED_CSV = DATA_DIR / "measurements_added.csv"
 CALIBRATION_FILES = (MEASUREMENTS_CSV, ADDED_CSV)
+#: Models only calibration rows use: kept out of the serving catalog (see the file's header).
+CALIBRATION_MODELS = DATA_DIR / "calibration_models.yaml"
 
 #: Prompt length assumed where a row gives none (ax-llm's fixed 128-token prefill window).
 DEFAULT_PROMPT_TOKENS = 128
@@ -156,6 +158,20 @@ def _measurement(raw: dict[str, str], index: int, where: str) -> Measurement:
         joules_per_token=_number(optional["joules_per_token"]),
         where=where,
     )
+
+
+@functools.cache
+def _calibration_only_models() -> dict[str, Model]:
+    shipped = default_catalog().models_by_id
+    extended = load_catalog([CALIBRATION_MODELS]).models_by_id
+    return {name: model for name, model in extended.items() if name not in shipped}
+
+
+def with_calibration_models(catalog: Catalog) -> Catalog:
+    """`catalog` plus the models only calibration rows use, where it does not define them
+    itself: what the fit and the validation predict rows with."""
+    models = {**_calibration_only_models(), **catalog.models_by_id}
+    return replace(catalog, models_by_id=models)
 
 
 @dataclass(frozen=True)
@@ -327,6 +343,7 @@ def fit_factors(
     family's factors, a family with no row its kind's. Then one power law per kind.
     """
     families = families or load_families()
+    catalog = with_calibration_models(catalog)
     kept = [row for row in rows if row.index not in exclude]
     observed = observations(catalog, kept, families)
     fitted = {

@@ -22,7 +22,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from npu_sim.calibration import Measurement, fit_factors, load_measurements
+from npu_sim.calibration import (
+    Measurement,
+    fit_factors,
+    load_measurements,
+    with_calibration_models,
+)
 from npu_sim.catalog import DATA_DIR, Catalog, default_catalog, load_catalog
 from npu_sim.predictor import Predictor
 
@@ -165,7 +170,7 @@ def validate(
 ) -> ValidationReport:
     """Predict every measured metric of every row with that row left out of the fit, and
     again with every row of its chip left out."""
-    catalog = catalog or default_catalog()
+    catalog = with_calibration_models(catalog or default_catalog())
     rows = rows if rows is not None else load_measurements()
     one_out = []
     for row in rows:
@@ -183,5 +188,5 @@ def validate(
 def held_out() -> list[Comparison]:
     """The held-out chips' published figures against predictions from their datasheets, with
     factors fitted on the shipped calibration set (which has no row of theirs)."""
-    predictor = Predictor.for_catalog(load_catalog([HELD_OUT_CHIPS]))
+    predictor = Predictor.for_catalog(with_calibration_models(load_catalog([HELD_OUT_CHIPS])))
     return [c for row in load_measurements([HELD_OUT_CSV]) for c in _compare(predictor, row)]
