@@ -10,10 +10,14 @@ the same `Costs` that predicts (npu_sim/perf.py), so fit and prediction share on
 
     metric                 phase    features (coefficients)
     ttft_s                 prefill  prompt FLOPs / prefill rate (1/efficiency), 1 (overhead, s),
-                                    layer passes (per_layer, s)
-    1/decode_tokens_per_s  decode   bytes read per token / bandwidth (1/efficiency), 1 (s/token)
-    latency_s (vision)     vision   image FLOPs / peak ops (1/efficiency), 1 / peak (overhead, ops),
-                                    weight bytes / bandwidth (stream)
+                                    NPU: layer passes / bandwidth (per_layer, bytes),
+                                    GPU: dequantisation bytes / bandwidth (dequant),
+                                    GPU: FLOPs / max_w (joules_per_op)
+    1/decode_tokens_per_s  decode   bytes read per token / bandwidth (1/efficiency), 1 (s/token),
+                                    layers (per_layer, s)
+    latency_s (vision)     vision   image FLOPs / peak ops (1/efficiency), activation bytes /
+                                    bandwidth (activations), weight bytes / bandwidth (stream),
+                                    invocations (fixed, s), FLOPs / 16-bit rate (sixteen_bit)
 
 Per chip and phase the coefficients minimise the squared *relative* errors plus a weak pull
 towards its family's, themselves fitted on the family's rows with a pull towards the family's
@@ -40,16 +44,18 @@ from pathlib import Path
 import numpy as np
 
 from npu_sim import datafile
-from npu_sim.catalog import DATA_DIR, Catalog, default_catalog
+from npu_sim.catalog import DATA_DIR, Catalog, default_catalog, load_catalog
 from npu_sim.families import Family, load_families
 from npu_sim.hardware import Kind
-from npu_sim.models import LLM, VisionModel
-from npu_sim.perf import Costs, PhaseFactor, PhaseFactors
+from npu_sim.models import LLM, Model, VisionModel
+from npu_sim.perf import PHASE_TERMS, Costs, PhaseFactor, PhaseFactors
 from npu_sim.power import PowerLaw
 
 MEASUREMENTS_CSV = DATA_DIR / "npu_measurements.csv"
 ADDED_CSV = DATA_DIR / "measurements_added.csv"
 CALIBRATION_FILES = (MEASUREMENTS_CSV, ADDED_CSV)
+#: Models only calibration rows use: kept out of the serving catalog (see the file's header).
+CALIBRATION_MODELS = DATA_DIR / "calibration_models.yaml"
 
 #: Prompt length assumed where a row gives none (ax-llm's fixed 128-token prefill window).
 DEFAULT_PROMPT_TOKENS = 128
@@ -154,6 +160,20 @@ def _measurement(raw: dict[str, str], index: int, where: str) -> Measurement:
     )
 
 
+@functools.cache
+def _calibration_only_models() -> dict[str, Model]:
+    shipped = default_catalog().models_by_id
+    extended = load_catalog([CALIBRATION_MODELS]).models_by_id
+    return {name: model for name, model in extended.items() if name not in shipped}
+
+
+def with_calibration_models(catalog: Catalog) -> Catalog:
+    """`catalog` plus the models only calibration rows use, where it does not define them
+    itself: what the fit and the validation predict rows with."""
+    models = {**_calibration_only_models(), **catalog.models_by_id}
+    return replace(catalog, models_by_id=models)
+
+
 @dataclass(frozen=True)
 class Observation:
     """One measured phase time with its features (see the module docstring)."""
@@ -205,28 +225,19 @@ def observations(
 def _features(costs: Costs, row: Measurement, metric: str, phase: str) -> tuple[float, ...]:
     model = costs.model
     if isinstance(model, LLM) and phase == "prefill":
-        ideal, layer_passes = costs.prefill_terms(row.prompt)
-        return ideal, 1.0, float(layer_passes)
+        return costs.prefill_features(row.prompt)
     if isinstance(model, LLM) and phase == "decode":
-        context = row.batch * (row.prompt + row.output / 2)
-        read = (
-            model.decode_weight_bytes(costs.precision)
-            + model.kv_bytes_per_token(costs.precision) * context
-        )
-        return read / costs.bandwidth, 1.0
+        return costs.decode_features(row.batch * (row.prompt + row.output / 2))
     if isinstance(model, VisionModel) and phase == "vision":
-        streaming = model.weight_bytes(costs.precision) / costs.bandwidth
-        return model.flops / costs.peak_ops_per_s, 1.0 / costs.peak_ops_per_s, streaming
+        return costs.vision_features(row.batch)
     raise datafile.DataFileError(
         f"{row.where}: {metric} does not apply to {model.kind} model {row.model}"
     )
 
 
 def _coefficients(factor: PhaseFactor, phase: str) -> list[float]:
-    """The coefficients of a phase's features, in the order `_features` gives them."""
-    values = [1.0 / factor.efficiency, factor.overhead]
-    extra = {"prefill": [factor.per_layer], "vision": [factor.stream]}.get(phase, [])
-    return values + extra
+    """The coefficients of a phase's features, in the order `Costs` gives them."""
+    return [1.0 / factor.efficiency, *(getattr(factor, term) for term in PHASE_TERMS[phase])]
 
 
 def _bounded_lstsq(matrix: np.ndarray, target: np.ndarray, lower: list[float]) -> np.ndarray:
@@ -261,8 +272,8 @@ def fit_phase(observed: Sequence[Observation], prior: PhaseFactor, phase: str) -
             targets.append(weight)
     lower = [1.0] + [0.0] * (len(priors) - 1)
     solution = [float(x) for x in _bounded_lstsq(np.array(rows), np.array(targets), lower)]
-    extra = {"prefill": "per_layer", "vision": "stream"}.get(phase)
-    return PhaseFactor(1.0 / solution[0], solution[1], **({extra: solution[2]} if extra else {}))
+    terms = dict(zip(PHASE_TERMS[phase], solution[1:], strict=True))
+    return PhaseFactor(1.0 / solution[0], **terms)
 
 
 def fit_power(
@@ -332,6 +343,7 @@ def fit_factors(
     family's factors, a family with no row its kind's. Then one power law per kind.
     """
     families = families or load_families()
+    catalog = with_calibration_models(catalog)
     kept = [row for row in rows if row.index not in exclude]
     observed = observations(catalog, kept, families)
     fitted = {

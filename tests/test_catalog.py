@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from npu_sim.calibration import with_calibration_models
 from npu_sim.catalog import DATA_DIR, UnknownNameError, default_catalog, load_catalog
 from npu_sim.datafile import DataFileError
 from npu_sim.models import LLM
+from npu_sim.validation import HELD_OUT_CHIPS
 
 HARDWARE = [
     "ax630c",
@@ -56,6 +58,26 @@ def test_llm_sizes_are_derived_from_architecture(model_id: str) -> None:
     model = default_catalog().model(model_id)
     assert isinstance(model, LLM)
     assert model.params == pytest.approx(model.published_params, rel=0.03)
+
+
+CALIBRATION_LLMS = ["phi3.5-mini", "gemma2-2b", "gemma2-9b"]
+
+
+@pytest.mark.parametrize("model_id", CALIBRATION_LLMS)
+def test_calibration_only_llm_sizes_are_derived_from_architecture(model_id: str) -> None:
+    model = with_calibration_models(default_catalog()).model(model_id)
+    assert isinstance(model, LLM)
+    assert model.params == pytest.approx(model.published_params, rel=0.03)
+
+
+def test_calibration_only_models_stay_out_of_the_serving_catalog() -> None:
+    # The serving catalog offers only models with quality figures; calibration rows may use more.
+    assert not set(CALIBRATION_LLMS) & set(default_catalog().models_by_id)
+
+
+def test_held_out_chips_name_the_source_of_their_peak_and_bandwidth() -> None:
+    for hardware in load_catalog([HELD_OUT_CHIPS]).hardware_by_id.values():
+        assert hardware.sources["peak_tops"] and hardware.sources["memory_bandwidth_gbs"]
 
 
 def test_unknown_name_lists_valid_ids() -> None:

@@ -13,7 +13,8 @@ import yaml
 from npu_sim.catalog import DATA_DIR, default_catalog, load_catalog
 from npu_sim.datafile import DataFileError
 from npu_sim.families import load_families
-from npu_sim.predictor import Predictor, default_predictor, load_predictor
+from npu_sim.predictor import Predictor, load_predictor
+from npu_sim.validation import HELD_OUT_CHIPS
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "examples" / "chips" / "my-npu.yaml"
@@ -43,19 +44,18 @@ def test_example_file_adds_a_chip_and_a_model_that_predictor_can_use() -> None:
     assert "rk3576" not in default_catalog().hardware_by_id  # the shipped catalog is untouched
 
 
-def test_a_chip_from_a_user_file_predicts_exactly_like_the_same_chip_shipped(
+def test_a_chip_from_a_user_file_predicts_exactly_like_the_same_chip_in_another_file(
     tmp_path: Path,
 ) -> None:
-    # jetson-orin-nano-super has no calibration row of its own: it predicts from its family's
-    # factors, exactly as a copy of it in a user file must.
-    path = _write(
-        tmp_path / "mine.yaml", {"hardware": {"my-orin": _shipped_entry("jetson-orin-nano-super")}}
-    )
+    # The Jetson Orin NX is in no calibration row (it is a held-out chip): it predicts from its
+    # family's factors, exactly as a copy of it under another name in another file must.
+    held_out = yaml.safe_load(HELD_OUT_CHIPS.read_text())["hardware"]
+    path = _write(tmp_path / "mine.yaml", {"hardware": {"my-orin": held_out["jetson-orin-nx-16g"]}})
     mine = Predictor.for_catalog(load_catalog([path]))
-    shipped = default_predictor()
+    theirs = Predictor.for_catalog(load_catalog([HELD_OUT_CHIPS]))
     for model, precision in [("llama3.1-8b", "w4a16"), ("yolov8s", "w8a8")]:
         a = mine.predict("my-orin", model, precision, 300, 50, 4).as_dict()
-        b = shipped.predict("jetson-orin-nano-super", model, precision, 300, 50, 4).as_dict()
+        b = theirs.predict("jetson-orin-nx-16g", model, precision, 300, 50, 4).as_dict()
         assert {k: v for k, v in a.items() if k != "hardware"} == {
             k: v for k, v in b.items() if k != "hardware"
         }

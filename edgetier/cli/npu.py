@@ -14,7 +14,7 @@ from npu_sim.predictor import (
     DEFAULT_OUTPUT_TOKENS,
     DEFAULT_PROMPT_TOKENS,
 )
-from npu_sim.validation import METHODS, ValidationReport, validate
+from npu_sim.validation import METHODS, Comparison, ValidationReport, validate
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -197,6 +197,12 @@ def _validate(args: argparse.Namespace) -> int:
         ],
         digits=4,
     )
+    print_table(
+        "Held-out chips (in no calibration row), predicted from their datasheets",
+        ["row", "hardware", "model", "precision", "metric", "measured", "predicted", "%"],
+        [_held_out_row(c) for c in report.held_out],
+        digits=4,
+    )
     _print_medians(report)
     for missing in report.unmodelled:
         console.print(
@@ -205,14 +211,18 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _held_out_row(c: Comparison) -> list[object]:
+    row: list[object] = [c.where, c.hardware, c.model, c.precision, c.metric, c.measured]
+    return [*row, c.predicted, _percent(c.abs_error)]
+
+
 def _percent(error: float | None) -> float | None:
     return None if error is None else 100 * error
 
 
 def _print_medians(report: ValidationReport) -> None:
-    overall = {"leave_one_out": report.median_abs_error}
-    overall["leave_one_chip_out"] = report.median_abs_error_chip_out
-    metrics = sorted(report.median_abs_error)
+    overall = {method: report.medians(method) for method in METHODS}
+    metrics = sorted(set().union(*overall.values()))
     print_table(
         "Median absolute error per metric, %",
         ["method", *metrics],
