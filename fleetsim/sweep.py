@@ -172,27 +172,48 @@ def plot(path: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> Path:
     (and per value of the other parameters), averaged over seeds."""
     from matplotlib.figure import Figure
 
+    from fleetsim.plots import same_groups, series_style
+
     grid = [p.path for p in sweep.params if p.path not in POLICY_PARAMS]
     x_name = grid[0] if grid else "seed"
     others = grid[1:]
     series: dict[str, dict[Any, list[tuple[float, float]]]] = {}
+    seen: set[tuple[Any, ...]] = set()
     for row in rows:
         label = row["policy"] + "".join(f", {k}={row[k]}" for k in others)
+        # A reference row (the bounds) comes with every policy's run of a point: keep one.
+        key = (label, row[x_name], row["seed"])
+        if key in seen:
+            continue
+        seen.add(key)
         series.setdefault(label, {}).setdefault(row[x_name], []).append(
             (row["slo_attainment"], row["joules_per_request"])
         )
-    fig = Figure(figsize=(9, 7))
+    fig = Figure(figsize=(11, 7))
     top, bottom = fig.subplots(2, 1, sharex=True)
     xs = list(dict.fromkeys(row[x_name] for row in rows))
     numeric = all(isinstance(x, int | float) for x in xs)
+    lines: dict[str, tuple[list[Any], list[float], list[float]]] = {}
     for label, points in series.items():
         keys = [x for x in xs if x in points]
-        at = keys if numeric else [xs.index(x) for x in keys]
         attainment = [sum(p[0] for p in points[x]) / len(points[x]) for x in keys]
         joules = [sum(p[1] for p in points[x]) / len(points[x]) for x in keys]
-        style = "--" if label.startswith("oracle") else "-"
-        top.plot(at, attainment, style, marker="o", label=label)
-        bottom.plot(at, joules, style, marker="o", label=label)
+        lines[label] = (keys, attainment, joules)
+    labels = list(lines)
+    groups = same_groups(
+        [
+            (tuple(map(str, keys)), tuple(round(v, 6) for v in (*attainment, *joules)))
+            for keys, attainment, joules in lines.values()
+        ]
+    )
+    for n, group in enumerate(groups):  # identical series drawn once, named with every label
+        keys, attainment, joules = lines[labels[group[0]]]
+        at = keys if numeric else [xs.index(x) for x in keys]
+        style = series_style(n, len(groups))
+        label = " = ".join(labels[i] for i in group)
+        size = 4 + 4 * (len(groups) - n) / len(groups)
+        for ax, values in ((top, attainment), (bottom, joules)):
+            ax.plot(at, values, label=label, markersize=size, **style)
     if not numeric:
         bottom.set_xticks(range(len(xs)), [str(x) for x in xs])
     top.set_ylabel("SLO attainment")
@@ -201,7 +222,7 @@ def plot(path: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> Path:
     top.set_title(f"Sweep over {x_name} (mean of {len(sweep.seeds)} seed(s))")
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
-    top.legend(fontsize="x-small", ncol=2)
+    top.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fleetsim.histogram import LogHistogram
+from fleetsim.plots import same_groups, series_style
 from fleetsim.runner import RunResult, run_scenario
 from fleetsim.scenario import Scenario, load_scenario
 from fleetsim.simulator import Simulator
@@ -243,3 +244,12 @@ def test_fast_init_keeps_the_core_types_frozen_equal_and_hashable() -> None:
     assert request.slo_s is None and dataclasses.replace(request, slo_s=2.0).slo_s == 2.0
     with pytest.raises(TypeError):
         Step("edge")  # type: ignore[call-arg]
+
+
+def test_plot_styles_tell_forty_series_apart_and_coinciding_series_share_one_label() -> None:
+    styles = [series_style(i, 40) for i in range(40)]
+    assert len({(str(s["color"]), s["linestyle"], s["marker"]) for s in styles}) == 40
+    assert [s["linewidth"] for s in styles] == sorted(
+        (s["linewidth"] for s in styles), reverse=True
+    )
+    assert same_groups([(1, 2), (3, 4), (1, 2), (5, 6)]) == [[0, 2], [1], [3]]
