@@ -7,63 +7,57 @@ before any process starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import pydantic
-from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import NonNegativeFloat, PositiveFloat
 
 from npu_sim import datafile
-from npu_sim.catalog import UnknownNameError, default_catalog
-from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
-from orchestrator.policy import DEFAULT_POLICY, POLICIES
+from npu_sim.datafile import STRICT
+from npu_sim.predictor import load_predictor
+from routing.groups import GroupName, NodeGroup, group_problems
+from routing.policies import DEFAULT_POLICY
+from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "local.yaml"
+#: The JSON Schema of stack files (`edgetier sim schema --stack` regenerates it; a test compares).
+SCHEMA_FILE = Path(__file__).parent / "configs" / "stack.schema.json"
 RAY_RESOURCE_PREFIX = "edgetier_"
 """`edgetier up --ray` places a tier's agents on Ray nodes offering `edgetier_<tier>`."""
 Port = Annotated[int, pydantic.Field(ge=0, le=65535)]
-Name = Annotated[str, pydantic.Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 
 
+@STRICT
 @dataclass(frozen=True)
 class OrchestratorConfig:
+    """The orchestrator process: where it listens and how it routes."""
+
     port: Port = 50051
+    """Its gRPC port, what clients dial (0: any free port)."""
     metrics_port: Port = 0
-    policy: str = DEFAULT_POLICY
-
-    def __post_init__(self) -> None:
-        if self.policy not in POLICIES:
-            raise ValueError(
-                f"unknown policy {self.policy!r}; valid: {', '.join(sorted(POLICIES))}"
-            )
+    """Its Prometheus /metrics port (0: any free port)."""
+    policy: PolicyEntry = field(default_factory=lambda: PolicySpec(DEFAULT_POLICY))
+    """The default routing policy: a built-in name, {name: NAME, options: {...}} or {class:
+    package.module:Class, options: {...}} (default: device-first)."""
 
 
+@STRICT
 @dataclass(frozen=True)
-class AgentConfig:
-    name: Name
-    tier: Literal["device", "edge", "cloud"]
-    hardware: str
-    models: dict[str, str]
-    nodes: PositiveInt = 1
-    queue_capacity: PositiveInt = DEFAULT_QUEUE_CAPACITY
-    max_batch: PositiveInt = DEFAULT_MAX_BATCH
-    # Ray custom resources the agent's actor needs (`edgetier up --ray`): which nodes may host
-    # it. None: one unit of `edgetier_<tier>`, so a node started with
-    # `--resources '{"edgetier_edge": 2}'` takes two edge agents.
-    ray_resources: dict[str, PositiveFloat] | None = None
+class AgentConfig(NodeGroup):
+    """One agent process: a node group (routing.groups) with a name, as a scenario's topology
+    entry is one with its key."""
+
+    name: GroupName = field(kw_only=True)
+    """The agent's name; its nodes are `<name>-0`, `<name>-1`, ..."""
+    ray_resources: dict[str, PositiveFloat] | None = field(default=None, kw_only=True)
+    """Ray custom resources the agent's actor needs (`edgetier up --ray`): which nodes may
+    host it. None: one unit of `edgetier_<tier>`, so a node started with `--resources
+    '{"edgetier_edge": 2}'` takes two edge agents."""
 
     def __post_init__(self) -> None:
-        catalog = default_catalog()
-        try:
-            catalog.hardware(self.hardware)
-            for model, precision in self.models.items():
-                catalog.model(model)
-                catalog.precision(precision)
-        except UnknownNameError as exc:
-            raise ValueError(str(exc)) from None
-        if not self.models:
-            raise ValueError("models: at least one model is required")
         if self.ray_resources is not None and not self.ray_resources:
             raise ValueError("ray_resources: name at least one resource, or leave it out")
 
@@ -75,12 +69,21 @@ class AgentConfig:
         return {f"{RAY_RESOURCE_PREFIX}{self.tier}": 1.0}
 
 
+@STRICT
 @dataclass(frozen=True)
 class StackConfig:
+    """What `edgetier up --config FILE` starts: an orchestrator and its agents."""
+
     agents: list[AgentConfig]
+    """The agent processes, each hosting one node group."""
     orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
+    """The orchestrator's settings."""
     time_scale: NonNegativeFloat = 1.0
+    """Real seconds per modelled second (0.1: ten times faster; 0: no waits at all)."""
     host: str = "127.0.0.1"
+    """The address every process binds (0.0.0.0 lets other machines in)."""
+    catalog: list[str] = field(default_factory=list)
+    """Catalog files (users' chips and models), relative to the stack file."""
 
     def __post_init__(self) -> None:
         names = [agent.name for agent in self.agents]
@@ -92,6 +95,25 @@ class StackConfig:
         return sum(agent.nodes for agent in self.agents)
 
 
-def load_config(path: Path = DEFAULT_CONFIG) -> StackConfig:
-    """Load and validate a stack file; raises npu_sim.datafile.DataFileError."""
-    return datafile.load(path, StackConfig)
+def load_config(path: Path = DEFAULT_CONFIG, extra_catalogs: Sequence[Path] = ()) -> StackConfig:
+    """Load and validate a stack file, its agents against its catalog too (the shipped one, its
+    `catalog:` files and `extra_catalogs`); raises npu_sim.datafile.DataFileError naming the
+    file, line and field."""
+    data, node = datafile.parse_yaml(path)
+    config: StackConfig = datafile.validate(path, data, node, StackConfig)
+    files = [str((path.parent / file).resolve()) for file in config.catalog]
+    files += [str(file.resolve()) for file in extra_catalogs]
+    config = replace(config, catalog=files)
+    predictor = load_predictor([Path(file) for file in files])
+    problems = [
+        (("agents", i, *where), message)
+        for i, agent in enumerate(config.agents)
+        for where, message in group_problems(agent, predictor)
+    ]
+    try:
+        config.orchestrator.policy.build()
+    except PolicyError as exc:
+        problems.append((("orchestrator", "policy"), str(exc)))
+    if problems:
+        raise datafile.errors_at(path, node, problems)
+    return config

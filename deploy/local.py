@@ -29,7 +29,10 @@ class LocalStack(Stack):
             self._start_agent(agent)
 
     def _start_agent(self, agent: AgentConfig) -> None:
-        args = agent_args(agent, self.address, self.config.time_scale, self.config.host, self.tls)
+        config = self.config
+        args = agent_args(
+            agent, self.address, config.time_scale, config.host, self.tls, config.catalog
+        )
         self._spawn_local(agent.name, "agent", args)
 
     def restart_agent(self, name: str) -> Child:

@@ -17,6 +17,7 @@ import ctypes
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from edgetier.wire.auth import TOKEN_ENV
+
 READY_TIMEOUT_S = 60.0
+READY_EXIT_S = 5.0  # a child that closed its output before listening exits within this
 STOP_GRACE_S = 10.0
 LOG_TAIL_CHARS = 2000
 _PR_SET_PDEATHSIG = 1
@@ -92,6 +96,18 @@ class Child:
             self.process.kill()
         self.process.wait()
 
+    def failure(self) -> str | None:
+        """Why the child stopped, when it said so as an EdgeTier command does (its last line
+        `edgetier COMMAND: reason`, no traceback in its log); None otherwise."""
+        if self.alive():
+            return None
+        text = self.log_tail()
+        lines = [line for line in text.splitlines() if line.strip()]
+        if not lines or "Traceback (most recent call last)" in text:
+            return None
+        found = re.match(r"^edgetier [\w-]+: (.+)$", lines[-1])
+        return found.group(1) if found else None
+
     def log_tail(self) -> str:
         try:
             return self.log_path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
@@ -138,7 +154,7 @@ def edgetier_argv(args: Sequence[str]) -> list[str]:
 
 def edgetier_env(token: str) -> dict[str, str]:
     """The environment of an EdgeTier child: the agent token travels here, never in argv."""
-    return {**os.environ, "EDGETIER_AGENT_TOKEN": token, "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
 
 
 def await_listening(child: Child, timeout_s: float = READY_TIMEOUT_S) -> Child:
@@ -147,6 +163,11 @@ def await_listening(child: Child, timeout_s: float = READY_TIMEOUT_S) -> Child:
     assert child.process.stdout is not None
     child.ready = first_json_line(child.process.stdout, timeout_s)
     if not child.ready:
+        child.wait(READY_EXIT_S)
+        reason = child.failure()
+        if reason is not None:
+            who = child.kind if child.kind == child.name else f"{child.kind} {child.name}"
+            raise LaunchError(f"{who} did not start: {reason}")
         raise LaunchError(
             f"{child.kind} {child.name} did not start (log {child.log_path}):\n{child.log_tail()}"
         )

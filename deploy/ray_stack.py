@@ -40,7 +40,7 @@ from deploy.processes import (
     spawn,
 )
 from deploy.stack import Stack, agent_args
-from edgetier.net import WILDCARD_HOSTS
+from edgetier.wire.net import WILDCARD_HOSTS
 
 LOCAL = "local"
 """`ray_address` meaning: start a Ray on this machine offering every resource the agents need."""
@@ -67,14 +67,16 @@ class AgentProcess:
         host: str,
         token: str,
         log_dir: str,
+        catalog: list[str],
     ) -> dict[str, Any]:
         """Start the agent and wait for its listening line; returns it with the node's Ray id
-        and IP, the agent's pid and log, or {"error": ...} if it did not start."""
+        and IP, the agent's pid and log, or {"error": ...} if it did not start. Catalog files
+        are read on the agent's node: they must be at the same path on every node."""
         import ray
 
         node_ip = ray.util.get_node_ip_address()
         bind = node_ip if host in WILDCARD_HOSTS else host
-        args = agent_args(agent, orchestrator, time_scale, bind)
+        args = agent_args(agent, orchestrator, time_scale, bind, catalog=catalog)
         child = spawn(
             agent.name,
             "agent",
@@ -170,10 +172,10 @@ class RayStack(Stack):
     _actors: list[Any] = field(default_factory=list, init=False, repr=False)
     _owns_ray: bool = field(default=False, init=False, repr=False)
 
-    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+    def stop(self, grace_s: float = STOP_GRACE_S, keep_logs: bool = False) -> None:
         """Stop the agents through their actors and the local children, end the actors, then
         disconnect from Ray (shutting down a Ray this stack started)."""
-        super().stop(grace_s)
+        super().stop(grace_s, keep_logs)
         if not self._actors and not self._owns_ray:
             return
         import ray
@@ -219,7 +221,7 @@ class RayStack(Stack):
                 "no Ray nodes offer enough of what the agents ask for: "
                 + ", ".join(f"{n:g} {k} (cluster: {offered.get(k, 0):g})" for k, n in short.items())
                 + "; start nodes with e.g. ray start --address ADDRESS --resources "
-                "'{\"edgetier_edge\": 1}' (docs/deploy.md)"
+                "'{\"edgetier_edge\": 1}' (README: running on Ray)"
             )
 
     def _start_agents(self) -> None:
@@ -253,6 +255,7 @@ class RayStack(Stack):
                 self.config.host,
                 self.token,
                 str(self.log_dir),
+                self.config.catalog,
             )
             pending.append((agent, actor, started))
         deadline = time.monotonic() + READY_TIMEOUT_S

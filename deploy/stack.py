@@ -12,9 +12,12 @@ that a process starts the same way under every launcher, in the tests and in the
 
 from __future__ import annotations
 
+import json
+import shutil
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -33,9 +36,11 @@ from deploy.processes import (
     spawn,
     stop_members,
 )
-from edgetier.tls import TlsConfig
+from device_agent.config import group_args
+from edgetier.wire.auth import default_token
+from edgetier.wire.tls import TlsConfig
 from orchestrator.client import OrchestratorClient
-from orchestrator.server import DEFAULT_AGENT_TOKEN
+from routing.specs import PolicySpec
 
 ENDPOINT_EXTRAS = ("url", "ray_node_ip", "ray_node_id", "pid")
 """Listening-line keys that `endpoints()` passes on when a member has them."""
@@ -50,11 +55,12 @@ class Stack(ABC):
     config: StackConfig
     port: int | None = None  # override of the orchestrator's gRPC port (0: any free port)
     sd_dir: Path | None = None  # where the orchestrator writes Prometheus file_sd targets
-    log_dir: Path | None = None  # children's logs (default: a new temporary folder)
-    token: str = DEFAULT_AGENT_TOKEN
+    log_dir: Path | None = None  # children's logs (default: a temporary folder, see `stop`)
+    token: str = field(default_factory=default_token, repr=False)
     prometheus_port: int | None = None  # start a local Prometheus on it (0: any free port)
     tls: TlsConfig | None = None  # every process serves and dials TLS with these files
     children: list[Member] = field(default_factory=list)
+    _temporary_logs: bool = field(default=False, init=False, repr=False)
 
     @property
     def orchestrator(self) -> Child:
@@ -76,6 +82,7 @@ class Stack(ABC):
             raise ValueError("with a Prometheus the targets go to its run dir: drop sd_dir")
         if self.log_dir is None:
             self.log_dir = Path(tempfile.mkdtemp(prefix="edgetier-"))
+            self._temporary_logs = True
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             prometheus = None
@@ -95,8 +102,8 @@ class Stack(ABC):
                         self.log_dir / "prometheus.log",
                     )
                 )
-        except BaseException:
-            self.stop()
+        except BaseException as exc:
+            self.stop(keep_logs=self._points_at_logs(exc))
             raise
         return self
 
@@ -119,16 +126,29 @@ class Stack(ABC):
         """The first member that is no longer running, if any."""
         return next((c for c in self.children if not c.alive()), None)
 
-    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """Stop every member, last started first: SIGTERM, then SIGKILL after `grace_s`."""
+    def stop(self, grace_s: float = STOP_GRACE_S, keep_logs: bool = False) -> None:
+        """Stop every member, last started first: SIGTERM, then SIGKILL after `grace_s`. A
+        temporary log folder (no `log_dir` given) goes with them, unless `keep_logs`: when
+        something failed and a message sends the user to a log."""
         stop_members(self.children, grace_s)
         self.children.clear()
+        if self._temporary_logs and not keep_logs and self.log_dir is not None:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+            self._temporary_logs = False
+
+    def _points_at_logs(self, error: BaseException) -> bool:
+        return self.log_dir is not None and str(self.log_dir) in str(error)
 
     def __enter__(self) -> Stack:
         return self.start()
 
-    def __exit__(self, *exc: object | TracebackType) -> None:
-        self.stop()
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop(keep_logs=exc is not None and self._points_at_logs(exc))
 
     # -- what launchers differ in --------------------------------------------------------------
 
@@ -187,14 +207,22 @@ def orchestrator_args(
         str(o.port if port is None else port),
         "--metrics-port",
         str(o.metrics_port),
-        "--policy",
-        o.policy,
+        *policy_args(o.policy),
         "--time-scale",
         str(config.time_scale),
+        *catalog_args(config.catalog),
     ]
     if sd_dir is not None:
         args += ["--sd-dir", str(sd_dir)]
     return args + (tls.args() if tls is not None else [])
+
+
+def policy_args(spec: PolicySpec) -> list[str]:
+    """The `edgetier orchestrator` flags that load `spec` as its default policy."""
+    args = ["--policy", spec.ref]
+    for key, value in spec.options.items():
+        args += ["--policy-option", f"{key}={json.dumps(value)}"]  # JSON is YAML
+    return args
 
 
 def agent_args(
@@ -203,29 +231,26 @@ def agent_args(
     time_scale: float,
     host: str,
     tls: TlsConfig | None = None,
+    catalog: Sequence[str] = (),
 ) -> list[str]:
-    """The `edgetier agent ...` arguments that start `agent` against `orchestrator`."""
+    """The `edgetier agent ...` arguments that start `agent` against `orchestrator` (with the
+    stack's catalog files, absolute paths)."""
     return [
         "agent",
         "--name",
         agent.name,
-        "--tier",
-        agent.tier,
-        "--hardware",
-        agent.hardware,
-        "--nodes",
-        str(agent.nodes),
-        "--models",
-        ",".join(f"{m}:{p}" for m, p in agent.models.items()),
-        "--queue-capacity",
-        str(agent.queue_capacity),
-        "--max-batch",
-        str(agent.max_batch),
+        *group_args(agent),
         "--time-scale",
         str(time_scale),
         "--host",
         host,
         "--orchestrator",
         orchestrator,
+        *catalog_args(catalog),
         *(tls.args() if tls is not None else []),
     ]
+
+
+def catalog_args(files: Sequence[str]) -> list[str]:
+    """The `--catalog` flags that pass a stack's catalog files on to a child process."""
+    return [arg for file in files for arg in ("--catalog", file)]

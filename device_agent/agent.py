@@ -17,21 +17,14 @@ from dataclasses import dataclass
 
 from device_agent.config import AgentSettings
 from device_agent.ledger import Ledger
-from device_agent.metrics import AgentMetrics, Outcome
+from device_agent.metrics import AgentMetrics
 from device_agent.node_driver import NodeDriver, NodeSnapshot, RunResult, Ticket
-from npu_sim.engine import Job, NodeEngine, NodeSpec, RejectReason
+from npu_sim.engine import Job, NodeEngine, NodeSpec
 from npu_sim.models import LLM
-from npu_sim.perf import Costs
 from npu_sim.predictor import Predictor
+from routing.refusals import NODE_REFUSALS
 
 log = logging.getLogger(__name__)
-
-_REJECTION_OUTCOME: dict[RejectReason, Outcome] = {
-    "unknown_model": "not_found",
-    "does_not_fit": "does_not_fit",
-    "queue_full": "queue_full",
-    "bad_request": "invalid",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +39,12 @@ class RunCommand:
 
 
 class RunError(Exception):
-    """Why a request was not accepted; `outcome` is the metric label (and picks the status
-    code), the message names the field at fault."""
+    """Why a request was not accepted: `refusal` (a key of `routing.refusals.NODE_REFUSALS`)
+    picks the metric label and the status code, the message names the field at fault."""
 
-    def __init__(self, outcome: Outcome, message: str) -> None:
+    def __init__(self, refusal: str, message: str) -> None:
         super().__init__(message)
-        self.outcome: Outcome = outcome
+        self.refusal = NODE_REFUSALS[refusal]
         self.message = message
 
 
@@ -71,10 +64,10 @@ class Agent:
         for node_id in settings.node_ids():
             spec = NodeSpec(
                 node_id,
-                settings.hardware,
-                dict(settings.models),
-                queue_capacity=settings.queue_capacity,
-                max_batch=settings.max_batch,
+                settings.group.hardware,
+                dict(settings.group.models),
+                queue_capacity=settings.group.queue_capacity,
+                max_batch=settings.group.max_batch,
                 slowdown=settings.slowdown.get(node_id, 1.0),
             )
             engine = NodeEngine(spec, predictor)
@@ -100,38 +93,35 @@ class Agent:
         try:
             return self._submit(command)
         except RunError as error:
-            self.metrics.count(command.model, error.outcome)
+            self.metrics.count(command.model, error.refusal.outcome)
             raise
 
     def _submit(self, command: RunCommand) -> Ticket:
         if not command.node:
-            raise RunError("invalid", "node: required")
+            raise RunError("bad_request", "node: required")
         if not command.model:
-            raise RunError("invalid", "model: required")
+            raise RunError("bad_request", "model: required")
         if command.request_id:
             earlier = self._ledger.get(command.request_id)
             if earlier is not None:
                 return earlier
         if not self.accepting:
-            raise RunError("unavailable", f"agent {self.name} is shutting down")
+            raise RunError("shutting_down", f"agent {self.name} is shutting down")
         driver = self.nodes.get(command.node)
         if driver is None:
             raise RunError(
-                "not_found",
+                "unknown_node",
                 f"node: no node {command.node!r} on agent {self.name}; "
                 f"nodes: {', '.join(self.nodes)}",
             )
         costs = driver.engine.costs(command.model)
         if costs is None:
             raise RunError(
-                "not_found",
+                "unknown_model",
                 f"model: node {command.node} does not serve {command.model!r}; "
-                f"it serves: {', '.join(self.settings.models)}",
+                f"it serves: {', '.join(self.settings.group.models)}",
             )
         if isinstance(costs.model, LLM):
-            for field in ("prompt_tokens", "output_tokens"):
-                if getattr(command, field) < 1:
-                    raise RunError("invalid", f"{field}: must be at least 1 for {command.model}")
             job = Job(
                 self._job_id(command),
                 command.model,
@@ -142,17 +132,8 @@ class Agent:
             job = Job(self._job_id(command), command.model)
         outcome = driver.submit(job, command.request_id)
         if not isinstance(outcome, Ticket):
-            # bad_request: prompt + output past the context; blame the prompt if it alone is.
-            too_long = (
-                "prompt_tokens" if command.prompt_tokens >= _context(costs) else "output_tokens"
-            )
-            field = {
-                "unknown_model": "model",
-                "does_not_fit": "model",
-                "queue_full": "node",
-                "bad_request": too_long,
-            }[outcome.reason]
-            raise RunError(_REJECTION_OUTCOME[outcome.reason], f"{field}: {outcome.detail}")
+            field = outcome.field or ("node" if outcome.reason == "queue_full" else "model")
+            raise RunError(outcome.reason, f"{field}: {outcome.detail}")
         self._ledger.record(outcome)
         return outcome
 
@@ -191,8 +172,3 @@ class Agent:
             for wait in waits:
                 wait.cancel()
         return not pending
-
-
-def _context(costs: Costs) -> int:
-    """The model's context window (vision models have none to exceed)."""
-    return costs.model.max_context if isinstance(costs.model, LLM) else 1 << 62

@@ -8,25 +8,28 @@ half-started server or a node that rejects every request.
 from __future__ import annotations
 
 import math
-import os
-import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from edgetier.tls import TlsConfig
-from npu_sim.catalog import UnknownNameError
-from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
-from npu_sim.hardware import TIERS, Tier
-from npu_sim.memory import memory_need
+from edgetier.wire.auth import default_token
+from edgetier.wire.tls import TlsConfig
 from npu_sim.predictor import Predictor
+from routing.groups import NodeGroup, group_problems, name_problem
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_ORCHESTRATOR = "127.0.0.1:50051"
-TOKEN_ENV = "EDGETIER_AGENT_TOKEN"
-DEFAULT_TOKEN = "edgetier-dev-token"
 # Requests are a few small fields; a large message is a mistake or an attack, not a prompt.
 MAX_RECEIVE_MESSAGE_BYTES = 1 << 20
-# Agent names become node ids and metric label values: keep them short and unsurprising.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+#: The `edgetier agent` flag that sets each node-group field (launchers build command lines
+#: from it, and a problem with a field is reported against its flag).
+GROUP_FLAGS: dict[str, str] = {
+    "tier": "--tier",
+    "hardware": "--hardware",
+    "models": "--models",
+    "nodes": "--nodes",
+    "queue_capacity": "--queue-capacity",
+    "max_batch": "--max-batch",
+}
 
 
 class SettingsError(ValueError):
@@ -35,12 +38,6 @@ class SettingsError(ValueError):
     def __init__(self, flag: str, message: str) -> None:
         super().__init__(message)
         self.flag = flag
-
-
-def default_token() -> str:
-    """The shared agent token: from the environment (so it stays out of `ps`), else the
-    development default the local orchestrator also uses."""
-    return os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN
 
 
 @dataclass(frozen=True)
@@ -52,12 +49,7 @@ class AgentSettings:
     """
 
     name: str
-    tier: Tier
-    hardware: str
-    models: dict[str, str]  # model id -> precision, served by every node
-    nodes: int = 1
-    queue_capacity: int = DEFAULT_QUEUE_CAPACITY
-    max_batch: int = DEFAULT_MAX_BATCH
+    group: NodeGroup  # what the agent hosts: its nodes are `<name>-<i>`
     time_scale: float = 1.0  # real seconds per modelled second; 0 = do not wait at all
     host: str = DEFAULT_HOST
     port: int = 0
@@ -76,9 +68,11 @@ class AgentSettings:
     tls: TlsConfig | None = None
     # Fault injection: node id -> factor its every activity is slowed by (a "slow node").
     slowdown: dict[str, float] = field(default_factory=dict)
+    # Catalog files (users' chips and models) beside the shipped catalog.
+    catalog: tuple[Path, ...] = ()
 
     def node_ids(self) -> list[str]:
-        return [f"{self.name}-{i}" for i in range(self.nodes)]
+        return self.group.node_ids(self.name)
 
 
 def parse_models(text: str) -> dict[str, str]:
@@ -97,47 +91,25 @@ def parse_models(text: str) -> dict[str, str]:
 
 
 def validate(settings: AgentSettings, predictor: Predictor) -> None:
-    """Raise `SettingsError` for the first setting that cannot work, naming the valid values."""
-    if not _NAME.match(settings.name):
-        raise SettingsError(
-            "--name",
-            f"{settings.name!r} must be 1-63 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit",
-        )
-    if settings.tier not in TIERS:
-        raise SettingsError("--tier", f"unknown tier {settings.tier!r}; valid: {', '.join(TIERS)}")
-    catalog = predictor.catalog
-    try:
-        hardware = catalog.hardware(settings.hardware)
-    except UnknownNameError as exc:
-        raise SettingsError("--hardware", str(exc)) from None
-    _positive("--nodes", settings.nodes)
-    _positive("--queue-capacity", settings.queue_capacity)
-    _positive("--max-batch", settings.max_batch)
-    if not settings.models:
-        raise SettingsError("--models", "at least one MODEL:PRECISION is required")
+    """Raise `SettingsError` for the first setting that cannot work, naming its flag and the
+    valid values."""
+    problem = name_problem(settings.name)
+    if problem is not None:
+        raise SettingsError("--name", problem)
+    group = settings.group
+    for flag, value in (
+        ("--nodes", group.nodes),
+        ("--queue-capacity", group.queue_capacity),
+        ("--max-batch", group.max_batch),
+    ):
+        _positive(flag, value)
+    for where, message in group_problems(group, predictor):
+        raise SettingsError(GROUP_FLAGS[str(where[0])], message)
     unknown = set(settings.slowdown) - set(settings.node_ids())
     if unknown:
         raise SettingsError(
             "--slowdown", f"no node {sorted(unknown)[0]!r}; nodes: {', '.join(settings.node_ids())}"
         )
-    for model_id, precision_id in settings.models.items():
-        try:
-            model = catalog.model(model_id)
-            precision = catalog.precision(precision_id)
-            predictor.costs(hardware.id, model_id, precision_id)
-        except UnknownNameError as exc:
-            raise SettingsError("--models", str(exc)) from None
-        except ValueError as exc:  # the chip has no compute rate for the precision
-            raise SettingsError("--models", f"{model_id}:{precision_id}: {exc}") from None
-        need = memory_need(hardware, model, precision, context_tokens=2)
-        if not need.fits:
-            raise SettingsError(
-                "--models",
-                f"{model_id}:{precision_id} fits no node on {hardware.id} ({need.explain()}); "
-                f"models that fit at {precision_id}: "
-                + ", ".join(_fitting(predictor, hardware.id, precision_id)),
-            )
     for flag, value in (("--time-scale", settings.time_scale), ("--grace-s", settings.grace_s)):
         if not (math.isfinite(value) and value >= 0):
             raise SettingsError(flag, f"must be a finite number >= 0, got {value}")
@@ -146,16 +118,13 @@ def validate(settings: AgentSettings, predictor: Predictor) -> None:
             raise SettingsError(flag, f"must be 0 (any free port) to 65535, got {port}")
 
 
+def group_args(group: NodeGroup) -> list[str]:
+    """The `edgetier agent` flags that host `group` (the inverse of the CLI's parsing)."""
+    models = ",".join(f"{model}:{precision}" for model, precision in group.models.items())
+    values = {**vars(group), "models": models}
+    return [arg for name, flag in GROUP_FLAGS.items() for arg in (flag, str(values[name]))]
+
+
 def _positive(flag: str, value: int) -> None:
     if value < 1:
         raise SettingsError(flag, f"must be at least 1, got {value}")
-
-
-def _fitting(predictor: Predictor, hardware_id: str, precision_id: str) -> list[str]:
-    catalog = predictor.catalog
-    hardware, precision = catalog.hardware(hardware_id), catalog.precision(precision_id)
-    return [
-        model.id
-        for model in catalog.models_by_id.values()
-        if memory_need(hardware, model, precision, context_tokens=2).fits
-    ] or ["none"]

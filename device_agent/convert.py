@@ -4,11 +4,11 @@ describe nodes, and the core never sees a protobuf message."""
 from __future__ import annotations
 
 from device_agent.agent import RunCommand
-from device_agent.config import Tier
 from device_agent.node_driver import NodeSnapshot, RunResult
 from device_agent.streaming import TokenOut
-from edgetier.tiers import TIER_VALUES
 from edgetier.v1 import agent_pb2, common_pb2
+from edgetier.wire.tiers import TIER_VALUES
+from npu_sim.hardware import Tier
 
 
 def run_command(request: agent_pb2.RunRequest) -> RunCommand:

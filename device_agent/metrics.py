@@ -24,16 +24,17 @@ import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Literal, TypeVar, get_args
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from device_agent.node_driver import NodeSnapshot
+from routing.refusals import NODE_REFUSALS
 
-Outcome = Literal["ok", "queue_full", "does_not_fit", "not_found", "invalid", "unavailable"]
-OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+#: `outcome` label values: ok, then each node refusal's (routing.refusals), in table order.
+OUTCOMES: tuple[str, ...] = ("ok", *dict.fromkeys(r.outcome for r in NODE_REFUSALS.values()))
 OTHER_MODEL = "other"
 # Modelled latencies span a GPU's vision inference (milliseconds) to a long generation on a
 # phone NPU (minutes).
@@ -88,7 +89,7 @@ class AgentMetrics:
     def model_label(self, model: str) -> str:
         return model if model in self._models else OTHER_MODEL
 
-    def count(self, model: str, outcome: Outcome) -> None:
+    def count(self, model: str, outcome: str) -> None:
         self._requests.labels(self.tier, self.model_label(model), outcome).inc()
 
     def observe_run(self, model: str, latency_s: float) -> None:

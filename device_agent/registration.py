@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import grpc
 
-from edgetier.tls import TlsConfig, aio_channel
 from edgetier.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+from edgetier.wire.tls import TlsConfig, aio_channel
 
 log = logging.getLogger(__name__)
 # Bounds on the interval the orchestrator asks for: a typo there must not flood it or go silent.

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import signal
+import sys
 from typing import Any
 
 import grpc
@@ -28,12 +29,12 @@ from device_agent.config import MAX_RECEIVE_MESSAGE_BYTES, AgentSettings
 from device_agent.metrics import AgentMetrics, loop_bound
 from device_agent.registration import Registrar
 from device_agent.servicer import DeviceAgentServicer
-from edgetier.metrics_http import MetricsHTTPServer
-from edgetier.net import advertised_host, host_port
-from edgetier.rpc import add_servicer
-from edgetier.tls import add_port
 from edgetier.v1 import agent_pb2, common_pb2
-from npu_sim.predictor import Predictor, default_predictor
+from edgetier.wire.metrics_http import MetricsHTTPServer
+from edgetier.wire.net import ListenError, advertised_host, host_port
+from edgetier.wire.rpc import add_servicer
+from edgetier.wire.tls import add_port
+from npu_sim.predictor import Predictor, load_predictor
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["DeviceAgent"].full_name
@@ -125,10 +126,10 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
     Raises config.SettingsError for settings that cannot work, AgentStartError if a port
     cannot be bound.
     """
-    predictor = predictor or default_predictor()
+    predictor = predictor or load_predictor(settings.catalog)
     config.validate(settings, predictor)
     loop = asyncio.get_running_loop()
-    metrics = AgentMetrics(settings.tier, settings.models)
+    metrics = AgentMetrics(settings.group.tier, settings.group.models)
     agent = Agent(settings, predictor, metrics)
     metrics.watch_nodes(loop_bound(loop, agent.describe))
 
@@ -149,16 +150,13 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
     address = host_port(settings.host, settings.port)
     try:
         port = add_port(server, address, settings.tls, require_client_auth=True)
-    except RuntimeError as exc:
-        raise AgentStartError("--port", f"cannot listen on {address}: {exc}") from None
+    except ListenError as exc:
+        raise AgentStartError("--port", str(exc)) from None
     try:
         metrics_http = MetricsHTTPServer(settings.host, settings.metrics_port, metrics.registry)
-    except OSError as exc:
+    except ListenError as exc:
         await server.stop(None)
-        raise AgentStartError(
-            "--metrics-port",
-            f"cannot listen on {host_port(settings.host, settings.metrics_port)}: {exc}",
-        ) from None
+        raise AgentStartError("--metrics-port", str(exc)) from None
 
     agent.start()
     await server.start()
@@ -174,7 +172,7 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
         def nodes() -> list[common_pb2.NodeInfo]:
             state = "up" if agent.accepting else "down"  # draining: the farewell heartbeat
             return [
-                convert.node_info(node, settings.name, settings.tier, state)
+                convert.node_info(node, settings.name, settings.group.tier, state)
                 for node in agent.describe()
             ]
 
@@ -196,10 +194,10 @@ async def serve(settings: AgentSettings, predictor: Predictor | None = None) -> 
     log.info(
         "agent %s: %d %s node(s) on %s (%s) serving %s; gRPC %s, metrics %s, time scale %g",
         settings.name,
-        settings.nodes,
-        settings.tier,
-        settings.hardware,
-        ", ".join(f"{m}:{p}" for m, p in settings.models.items()),
+        settings.group.nodes,
+        settings.group.tier,
+        settings.group.hardware,
+        ", ".join(f"{m}:{p}" for m, p in settings.group.models.items()),
         "registering with " + settings.orchestrator if settings.register else "standalone",
         grpc_address,
         metrics_url,
@@ -223,7 +221,7 @@ def listening_line(server: AgentServer) -> str:
         "agent": server.settings.name,
         "grpc": server.grpc_address,
         "metrics": server.metrics_url,
-        "nodes": server.settings.nodes,
+        "nodes": server.settings.group.nodes,
     }
     return json.dumps(event)
 
@@ -232,8 +230,8 @@ async def run(settings: AgentSettings) -> int:
     """Process main: serve until SIGTERM or SIGINT, then stop gracefully. Exit status."""
     try:
         server = await serve(settings)
-    except AgentStartError as exc:
-        log.error("argument %s: %s", exc.flag, exc)
+    except AgentStartError as exc:  # one line, the last of the log a launcher reads
+        print(f"edgetier agent: argument {exc.flag}: {exc} (0: any free port)", file=sys.stderr)
         return 1
     print(listening_line(server), flush=True)
     loop = asyncio.get_running_loop()

@@ -14,18 +14,9 @@ import grpc
 
 from device_agent import convert
 from device_agent.agent import Agent, RunError
-from device_agent.metrics import Outcome
 from device_agent.node_driver import Ticket
 from device_agent.streaming import stream_run
 from edgetier.v1 import agent_pb2, agent_pb2_grpc
-
-STATUS: dict[Outcome, grpc.StatusCode] = {
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
-    "not_found": grpc.StatusCode.NOT_FOUND,
-    "does_not_fit": grpc.StatusCode.FAILED_PRECONDITION,
-    "queue_full": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "unavailable": grpc.StatusCode.UNAVAILABLE,
-}
 
 
 class DeviceAgentServicer(agent_pb2_grpc.DeviceAgentServicer):
@@ -38,7 +29,7 @@ class DeviceAgentServicer(agent_pb2_grpc.DeviceAgentServicer):
         try:
             return self._agent.submit(convert.run_command(request))
         except RunError as error:
-            await context.abort(STATUS[error.outcome], error.message)
+            await context.abort(grpc.StatusCode[error.refusal.status], error.message)
 
     async def Run(
         self, request: agent_pb2.RunRequest, context: grpc.aio.ServicerContext
@@ -62,7 +53,7 @@ class DeviceAgentServicer(agent_pb2_grpc.DeviceAgentServicer):
         return agent_pb2.DescribeReply(
             agent=agent.name,
             nodes=[
-                convert.node_info(node, agent.name, agent.settings.tier, state)
+                convert.node_info(node, agent.name, agent.settings.group.tier, state)
                 for node in agent.describe()
             ],
         )

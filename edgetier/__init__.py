@@ -1,1 +1,3 @@
-"""EdgeTier: the `edgetier` command and the generated gRPC contracts (`edgetier.v1`)."""
+"""EdgeTier's outer layer: the `edgetier` command (`edgetier.cli`), its benchmarks
+(`edgetier.bench`), the wire helpers the servers share (`edgetier.wire`) and the generated gRPC
+contracts (`edgetier.v1`)."""

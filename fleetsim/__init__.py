@@ -5,5 +5,5 @@ driver (fleetsim.simulator), which runs the live platform's own policies, Escala
 model and node engines; outcomes stream out as records (fleetsim.records) into summaries
 (fleetsim.summary) beside an offline lower bound (fleetsim.oracle), plots (fleetsim.plots) and
 parameter sweeps (fleetsim.sweep). `fleetsim.runner.run_scenario` ties them together; the
-command line is `edgetier sim` (edgetier/sim_cli.py). See docs/fleetsim.md.
+command line is `edgetier sim` (edgetier/cli/sim.py); the README has a worked example.
 """

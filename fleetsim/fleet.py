@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from fleetsim.scenario import Scenario
 from npu_sim.engine import NodeEngine, NodeSpec
 from npu_sim.predictor import Predictor
-from orchestrator.cluster import Cluster, NodeState
+from routing.cluster import Cluster, NodeState
 
 if TYPE_CHECKING:
     from fleetsim.simulator import Flight

@@ -29,20 +29,21 @@ idle power (what the fleet's total energy adds to the idle floor of its nodes).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from fleetsim.fleet import affected
 from fleetsim.scenario import Scenario
 from fleetsim.workload import Arrival
 from npu_sim.engine import Job, NodeEngine, NodeSpec
+from npu_sim.hardware import TIERS
 from npu_sim.models import LLM
 from npu_sim.perf import Costs
 from npu_sim.power import K_COMPUTE, K_MEMORY
 from npu_sim.predictor import Predictor
-from orchestrator.network import TIERS
-from orchestrator.policy import make_policy
-from orchestrator.policy.cascade import Cascade
+from routing.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ class _Charge:
 class OptionsBuilder:
     """Collects requests (`add`) and builds `Options`."""
 
-    def __init__(self, scenario: Scenario, predictor: Predictor, policies: list[str], seed: int):
+    def __init__(self, scenario: Scenario, predictor: Predictor, policies: list[Policy]):
         self.network = scenario.network_model()
         self.catalog = predictor.catalog
         self.pools: list[Pool] = []
@@ -212,9 +213,8 @@ class OptionsBuilder:
         self._serving: dict[tuple[int, str], list[int]] = {}  # (tier, model) -> pools
         down: dict[str, list[tuple[float, float]]] = {name: [] for name in scenario.topology}
         for event in scenario.events:
-            for name, group in scenario.topology.items():
-                if name == event.group or (event.tier is not None and group.tier == event.tier):
-                    down[name].append((event.start_s, event.end_s))
+            for name in affected(scenario, event.tier, event.group):
+                down[name].append((event.start_s, event.end_s))
         for name, group in scenario.topology.items():
             spec = NodeSpec(name, group.hardware, dict(group.models), max_batch=group.max_batch)
             engine = self._engines[name] = NodeEngine(spec, predictor)
@@ -243,11 +243,7 @@ class OptionsBuilder:
                         self._serving.setdefault((TIERS.index(group.tier), model), []).append(
                             index
                         )
-        self.cascade: Cascade | None = None
-        if "cascade" in policies:
-            cascade = make_policy("cascade", seed=seed)
-            assert isinstance(cascade, Cascade)
-            self.cascade = cascade
+        self.policies = policies
         self.floors: dict[tuple[int, str], DecodeFloor] = {}
         self._charges: dict[tuple[str, str, int, int], _Charge | None] = {}
         self._floor_of: dict[tuple[str, str], DecodeFloor] = {}
@@ -276,15 +272,19 @@ class OptionsBuilder:
                     choices.append((device, request.model))
             else:
                 choices += [(p, request.model) for p in self._serving.get((tier, request.model), [])]
-        cascade = self.cascade
-        if (
-            cascade is not None
-            and device is not None
-            and request.model != cascade.small_model
-            and isinstance(self.catalog.model(request.model), LLM)
-            and cascade.confidence(request, cascade.small_model) >= cascade.threshold
-        ):
-            choices.append((device, cascade.small_model))
+        # Answers by another model that a policy of the run declares final (a cascade's
+        # confident small-model answer): options too, their confidence known in advance.
+        for policy in self.policies:
+            for substitute in policy.substitutes(request, self.catalog):
+                if not substitute.final:
+                    continue  # tried first, then escalated: only adds energy
+                if substitute.tier == "device":
+                    if device is not None:
+                        choices.append((device, substitute.model))
+                else:
+                    tier = TIERS.index(substitute.tier)
+                    choices += [(p, substitute.model) for p in self._serving.get((tier, substitute.model), [])]
+        choices = list(dict.fromkeys(choices))
         for pool_index, model in choices:
             pool = self.pools[pool_index]
             if not pool.up_at(at):
@@ -400,17 +400,11 @@ class OptionsBuilder:
 
 
 def collect(
-    scenario: Scenario,
-    predictor: Predictor,
-    policies: list[str],
-    seed: int,
-    arrivals: list[Arrival] | None = None,
+    scenario: Scenario, predictor: Predictor, policies: list[Policy], arrivals: Iterable[Arrival]
 ) -> Options:
-    """The options of every request of the scenario's workload (or of `arrivals`)."""
-    from fleetsim.workload import arrivals as workload
-
-    builder = OptionsBuilder(scenario, predictor, policies, seed)
-    for arrival in arrivals if arrivals is not None else workload(scenario, seed):
+    """The options of every request of `arrivals` (the scenario's workload)."""
+    builder = OptionsBuilder(scenario, predictor, policies)
+    for arrival in arrivals:
         builder.add(arrival)
     return builder.build()
 

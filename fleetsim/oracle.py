@@ -15,8 +15,9 @@ No policy can do better than this, because it solves a relaxed problem exactly:
      step's energy grows with the tokens in the batch). Plus the network's joules.
    A tier counts only if a node there serves the model, the request fits it (the engine's
    own `check`) and it is up when the request arrives (plans are decided on arrival, so no
-   router here can use a tier that is down then). An answer a cascade would accept from its
-   small model on the device is an option too (its confidence is known in advance).
+   router here can use a tier that is down then). An answer by another model that a policy
+   of the run declares final (`Policy.substitutes`: a cascade's confident small-model answer)
+   is an option too (its confidence is known in advance).
 3. e_min = the cheapest option, e_meet = the cheapest one fast enough for the request's SLO
    (e_min when it has none). To meet k SLOs, the cheapest plan meets the k requests with the
    smallest extra cost e_meet - e_min and serves the rest at e_min. The relaxed problem is
@@ -59,13 +60,12 @@ from fleetsim.scenario import Scenario
 from fleetsim.summary import PolicyStats
 from fleetsim.workload import Arrival
 from npu_sim.engine import Job, NodeEngine, NodeSpec
+from npu_sim.hardware import TIERS
 from npu_sim.models import LLM
 from npu_sim.perf import Costs
 from npu_sim.predictor import Predictor
-from orchestrator.cluster import Request
-from orchestrator.network import TIERS
-from orchestrator.policy import make_policy
-from orchestrator.policy.cascade import Cascade
+from routing.policy import Policy
+from routing.request import Request
 
 DROPPED_TIER = len(TIERS)
 
@@ -102,8 +102,7 @@ class Oracle:
         self,
         scenario: Scenario,
         predictor: Predictor,
-        policies: list[str],
-        seed: int,
+        policies: list[Policy],
         batching: bool = True,
     ) -> None:
         self.scenario = scenario
@@ -124,11 +123,7 @@ class Oracle:
         for event in scenario.events:
             for name in affected(scenario, event.tier, event.group):
                 self.down[name].append((event.start_s, event.end_s))
-        self.cascade: Cascade | None = None
-        if "cascade" in policies:
-            cascade = make_policy("cascade", seed=seed)
-            assert isinstance(cascade, Cascade)
-            self.cascade = cascade
+        self.policies = policies
         self._options: dict[tuple[str, str, int, int], Option | None] = {}
         self.arrival = array("d")
         self.e_min, self.extra = array("d"), array("d")
@@ -182,17 +177,15 @@ class Oracle:
                 option = self._option(name, request.model, request, arrival.time)
                 if option is not None:
                     found.append(option)
-        cascade = self.cascade
-        if (
-            cascade is not None
-            and origin is not None
-            and request.model != cascade.small_model
-            and isinstance(self.catalog.model(request.model), LLM)
-            and cascade.confidence(request, cascade.small_model) >= cascade.threshold
-        ):
-            option = self._option(origin, cascade.small_model, request, arrival.time)
-            if option is not None:
-                found.append(option)
+        for policy in self.policies:
+            for substitute in policy.substitutes(request, self.catalog):
+                if not substitute.final:
+                    continue  # tried first, then escalated: only adds energy
+                where = ([origin] if origin else []) if substitute.tier == "device" else None
+                for name in where if where is not None else self.by_tier[substitute.tier]:
+                    option = self._option(name, substitute.model, request, arrival.time)
+                    if option is not None:
+                        found.append(option)
         return found
 
     def _option(self, group: str, model: str, request: Request, at: float) -> Option | None:

@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestrator.cluster import Request
-from orchestrator.escalation import Outcome
-from orchestrator.network import TIERS
+from npu_sim.hardware import TIERS
+from routing.escalation import Outcome
+from routing.request import Request
 
 #: Outcome tier as a small integer (dropped requests have no tier).
 TIER_CODE = {tier: i for i, tier in enumerate(TIERS)}

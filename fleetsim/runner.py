@@ -26,9 +26,10 @@ from fleetsim.simulator import Simulator
 from fleetsim.summary import PolicyStats, write_csv
 from fleetsim.workload import arrivals, horizon_s
 from fleetsim.workload.trace import read_trace, resolve
-from npu_sim.predictor import Predictor, default_predictor
-from orchestrator.cluster import Request
-from orchestrator.policy import Policy
+from npu_sim.predictor import Predictor
+from routing.policy import Policy
+from routing.request import Request
+from routing.specs import PolicySpec
 
 Progress = Callable[[int], None]
 
@@ -85,24 +86,36 @@ def expected_requests(scenario: Scenario) -> int | None:
 
 def simulate_policy(
     scenario: Scenario,
-    policy: str | Policy,
+    policy: PolicySpec,
+    seed: int,
+    sinks: list[Sink],
+    predictor: Predictor,
+    progress: Progress | None = None,
+) -> PolicyStats:
+    """One policy's run; its records go to `sinks` (and to the returned summary)."""
+    return simulate(scenario, policy.label, policy.build(seed), seed, sinks, predictor, progress)
+
+
+def simulate(
+    scenario: Scenario,
+    label: str,
+    policy: Policy,
     seed: int,
     sinks: list[Sink],
     predictor: Predictor,
     progress: Progress | None = None,
     release: Callable[[Request], float] | None = None,
 ) -> PolicyStats:
-    """One policy's run (a name, or a policy object such as the offline plan, with the times
-    it holds requests to); its records go to `sinks` (and to the returned summary)."""
-    name = policy if isinstance(policy, str) else policy.name
-    stats = PolicyStats(name, horizon_s(scenario))
-    recorder = Recorder(name, [stats, *sinks], progress)
+    """A built policy's run under `label` (the offline plan is one, with the times it holds
+    requests to, `release`); conservation is checked here, for every caller."""
+    stats = PolicyStats(label, horizon_s(scenario))
+    recorder = Recorder(label, [stats, *sinks], progress)
     simulator = Simulator(scenario, policy, seed, predictor, release)
     simulator.run(arrivals(scenario, seed), recorder)
     recorder.flush()
     if recorder.count != simulator.arrived or simulator.in_flight != 0:
         raise ConservationError(
-            f"{name}: {simulator.arrived} requests arrived, {recorder.count} ended, "
+            f"{label}: {simulator.arrived} requests arrived, {recorder.count} ended, "
             f"{simulator.in_flight} still in flight"
         )
     return stats
@@ -111,7 +124,7 @@ def simulate_policy(
 def run_scenario(
     scenario: Scenario,
     out_dir: Path | None = None,
-    policies: list[str] | None = None,
+    policies: list[PolicySpec] | None = None,
     seed: int | None = None,
     progress: Progress | None = None,
     plots: bool = True,
@@ -121,18 +134,21 @@ def run_scenario(
     """Run every policy (default: the scenario's) and the oracle; write outputs if `out_dir`."""
     seed = scenario.seed if seed is None else seed
     policies = list(policies or scenario.policies)
-    predictor = predictor or default_predictor()
+    predictor = predictor or scenario.predictor()
     parquet = ParquetSink(out_dir / "requests.parquet") if out_dir and records else None
     stats: dict[str, PolicyStats] = {}
     try:
         for policy in policies:
             sinks: list[Sink] = [parquet] if parquet is not None else []
-            stats[policy] = simulate_policy(scenario, policy, seed, sinks, predictor, progress)
+            stats[policy.label] = simulate_policy(
+                scenario, policy, seed, sinks, predictor, progress
+            )
     finally:
         if parquet is not None:
             parquet.close()
-    oracle = Oracle(scenario, predictor, policies, seed)
-    unbatched = Oracle(scenario, predictor, policies, seed, batching=False)
+    deciders = [policy.build(seed) for policy in policies]
+    oracle = Oracle(scenario, predictor, deciders)
+    unbatched = Oracle(scenario, predictor, deciders, batching=False)
     for arrival in arrivals(scenario, seed):
         oracle.add(arrival)
         unbatched.add(arrival)

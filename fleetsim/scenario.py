@@ -16,111 +16,86 @@ YAML data before validation, so an override is validated like a hand edit.
 
 from __future__ import annotations
 
-import copy
+import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AfterValidator, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
 
+from fleetsim.overrides import apply as set_paths
 from npu_sim import datafile
-from npu_sim.catalog import UnknownNameError, default_catalog
-from npu_sim.engine import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY
+from npu_sim.catalog import Catalog, UnknownNameError
+from npu_sim.datafile import STRICT, SetByLoader
+from npu_sim.hardware import Tier
 from npu_sim.models import LLM
-from orchestrator.network import NetworkModel, Tier
-from orchestrator.policy import POLICIES
+from npu_sim.predictor import Predictor, load_predictor
+from routing.groups import GroupName, NodeGroup, Problem, group_problems
+from routing.network import NetworkModel
+from routing.policies import BUILTINS
+from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
 #: Tasks an SLO may be given for, besides single model ids ("llm" covers every LLM).
 TASKS = ("llm", "detection", "classification", "embedding")
+#: The JSON Schema of scenario files (`edgetier sim schema` regenerates it; a test compares) and
+#: the annotated starter scenario `edgetier sim init` prints.
+SCHEMA_FILE = Path(__file__).parent / "data" / "scenario.schema.json"
+STARTER_FILE = Path(__file__).parent / "data" / "starter.yaml"
 
 
-def _known(kind: str) -> Any:
-    def check(name: str) -> str:
-        catalog = default_catalog()
-        try:
-            getattr(catalog, kind)(name)
-        except UnknownNameError as exc:
-            raise ValueError(str(exc)) from None
-        return name
-
-    return AfterValidator(check)
-
-
-def _policy(name: str) -> str:
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; valid: {', '.join(sorted(POLICIES))}")
-    return name
-
-
-def _slo_key(name: str) -> str:
-    if name not in TASKS and name not in default_catalog().models_by_id:
-        raise ValueError(f"{name!r} is neither a model id nor a task ({', '.join(TASKS)})")
-    return name
-
-
-HardwareId = Annotated[str, _known("hardware")]
-ModelId = Annotated[str, _known("model")]
-PrecisionId = Annotated[str, _known("precision")]
-PolicyName = Annotated[str, AfterValidator(_policy)]
-SloKey = Annotated[str, AfterValidator(_slo_key)]
-GroupName = Annotated[str, pydantic.Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+#: Model ids and SLO keys are checked against the scenario's catalog (shipped chips and models
+#: plus its `catalog:` files) after the schema, in `references`.
+ModelId = str
+SloKey = str
 Weight = Annotated[float, pydantic.Field(gt=0)]
 
 
-@dataclass(frozen=True)
-class Group:
-    """`nodes` identical nodes (one live agent): chip, resident models (model: precision),
-    queue bound and batch size, as the live agents take them."""
-
-    tier: Tier
-    hardware: HardwareId
-    models: dict[ModelId, PrecisionId]
-    nodes: PositiveInt = 1
-    queue_capacity: PositiveInt = DEFAULT_QUEUE_CAPACITY
-    max_batch: PositiveInt = DEFAULT_MAX_BATCH
-
-    def __post_init__(self) -> None:
-        if not self.models:
-            raise ValueError("models: at least one model is required")
-        catalog = default_catalog()
-        hardware = catalog.hardware(self.hardware)
-        for model, precision in self.models.items():
-            if hardware.compute_rate(catalog.precision(precision)) is None:
-                raise ValueError(
-                    f"models.{model}: {self.hardware} has no compute rate for {precision}"
-                )
-
-    def node_ids(self, name: str) -> list[str]:
-        return [f"{name}-{i}" for i in range(self.nodes)]
-
-
+@STRICT
 @dataclass(frozen=True)
 class LinkOverride:
-    """Fields to change in orchestrator.network's default link to a tier (others kept)."""
+    """Fields to change in routing.network's default link to a tier (the others are kept):
+    edge 4 ms, 100 Mbit/s, 6.4e-7 J/byte; cloud 40 ms, 50 Mbit/s, 2.2e-5 J/byte."""
 
     rtt_s: NonNegativeFloat | None = None
+    """Round-trip time from the client's device to the tier, seconds."""
     bandwidth_mbit_s: PositiveFloat | None = None
+    """Bandwidth of the link, Mbit/s."""
     joules_per_byte: NonNegativeFloat | None = None
+    """Energy to move one byte over the link, joules (counted in each request's energy)."""
 
 
+@STRICT
 @dataclass(frozen=True)
 class LogNormal:
     """Token counts whose logarithm is normal: median and sigma of the underlying normal."""
 
     median: PositiveFloat
+    """The median token count."""
     sigma: NonNegativeFloat
+    """The standard deviation of the count's natural logarithm."""
 
 
+@STRICT
 @dataclass(frozen=True)
 class Tokens:
     """A token-count distribution: exactly one of `constant`, `uniform: [low, high]`
     (inclusive) or `lognormal`; draws are clipped to [1, max]."""
 
     constant: PositiveInt | None = None
+    """Always this many tokens."""
     uniform: tuple[PositiveInt, PositiveInt] | None = None
+    """[low, high]: any count in between, each as likely (both included)."""
     lognormal: LogNormal | None = None
+    """{median, sigma}: a long-tailed count, as real prompt and answer lengths are."""
     max: PositiveInt = 1_000_000
+    """Draws above this are clipped to it."""
 
     def __post_init__(self) -> None:
         given = [f.name for f in fields(self) if f.name != "max" and getattr(self, f.name)]
@@ -137,33 +112,47 @@ def as_tokens(spec: TokenSpec) -> Tokens:
     return Tokens(constant=spec) if isinstance(spec, int) else spec
 
 
+@STRICT
 @dataclass(frozen=True)
 class MixEntry:
     """One kind of request in a synthetic mix: a model, its share, its token counts (vision
     models take one image: their token counts are ignored)."""
 
     model: ModelId
+    """The model requests ask for, a model id of the catalog (`edgetier npu list`)."""
     weight: Weight = 1.0
+    """Its share of the requests, relative to the other entries' weights."""
     prompt_tokens: TokenSpec = 128
+    """Prompt length in tokens: a number, {uniform: [low, high]}, {lognormal: {median,
+    sigma}, max: N} or {constant: N}."""
     output_tokens: TokenSpec = 128
+    """Tokens to generate, in the same forms as prompt_tokens."""
 
 
 DeviceMapping = Literal["uniform", "round-robin"]
 
 
+@STRICT
 @dataclass(frozen=True)
 class Poisson:
     """Poisson arrivals at `rate_per_s`, each request drawn from `mix`; runs until the
     scenario's `duration_s` or `requests` requests, whichever comes first."""
 
     rate_per_s: PositiveFloat
+    """Mean arrivals per second, over the whole fleet."""
     mix: Annotated[list[MixEntry], pydantic.Field(min_length=1)]
+    """The kinds of request, each drawn in proportion to its weight."""
     kind: Literal["poisson"] = "poisson"
+    """Which workload this is: poisson (or trace)."""
     requests: PositiveInt | None = None
+    """Stop after this many requests (none: at duration_s)."""
     devices: DeviceMapping = "uniform"
+    """Which device each request comes from: uniform (random, seeded) or round-robin."""
     device_group: str | None = None
+    """Requests come from this device group's nodes only (none: every device group's)."""
 
 
+@STRICT
 @dataclass(frozen=True)
 class Trace:
     """Replay of a request trace in the Azure LLM 2023 format (TIMESTAMP, ContextTokens,
@@ -172,28 +161,43 @@ class Trace:
     the weighted `models` mix and a device (uniform random with the seed, or round-robin)."""
 
     file: str
+    """The trace CSV: beside the scenario, or a shipped one (azure_llm_2023_conv.csv,
+    azure_llm_2023_code.csv)."""
     models: Annotated[dict[ModelId, Weight], pydantic.Field(min_length=1)]
+    """Which model each request asks for: {model id: weight}, drawn in proportion."""
     kind: Literal["trace"] = "trace"
+    """Which workload this is: trace (or poisson)."""
     speedup: PositiveFloat = 1.0
+    """Replay this many times faster than recorded (2: twice the arrival rate)."""
     cap_to_context: bool = True
+    """Shorten requests longer than their model's context window (false: they are refused)."""
     requests: PositiveInt | None = None
+    """Replay only the first this many requests (none: all of them)."""
     devices: DeviceMapping = "uniform"
+    """Which device each request comes from: uniform (random, seeded) or round-robin."""
     device_group: str | None = None
+    """Requests come from this device group's nodes only (none: every device group's)."""
 
 
 Workload = Annotated[Poisson | Trace, pydantic.Field(discriminator="kind")]
 
 
+@STRICT
 @dataclass(frozen=True)
 class Outage:
     """Nodes down from `start_s` to `end_s` (a fault: requests on them fail, they come back
     empty): every node of `group`, or of `tier`."""
 
     start_s: NonNegativeFloat
+    """When the nodes go down, seconds from the start."""
     end_s: NonNegativeFloat
+    """When they come back (empty), seconds from the start."""
     kind: Literal["outage"] = "outage"
+    """The kind of event: outage."""
     tier: Tier | None = None
+    """Every node of this tier goes down (or give group)."""
     group: str | None = None
+    """Every node of this topology group goes down (or give tier)."""
 
     def __post_init__(self) -> None:
         if self.end_s <= self.start_s:
@@ -202,27 +206,48 @@ class Outage:
             raise ValueError("give exactly one of tier or group")
 
 
+@STRICT
 @dataclass(frozen=True)
 class Scenario:
-    """What fleetsim runs: see scenarios/*.yaml for commented examples."""
+    """What fleetsim runs (`edgetier sim run FILE`): a fleet, its traffic, its SLOs and the
+    policies to compare. `edgetier sim init` writes an annotated starter; scenarios/*.yaml
+    are commented examples."""
 
     name: GroupName
-    topology: Annotated[dict[GroupName, Group], pydantic.Field(min_length=1)]
+    """The scenario's name: results go to results/<name>/."""
+    topology: Annotated[dict[GroupName, NodeGroup], pydantic.Field(min_length=1)]
+    """The fleet: node groups by name, each one live agent's nodes (`<group>-<i>`)."""
     workload: Workload
-    policies: Annotated[list[PolicyName], pydantic.Field(min_length=1)] = field(
-        default_factory=lambda: list(POLICIES)
+    """The traffic: Poisson arrivals from a mix (kind: poisson) or a trace replay (kind:
+    trace)."""
+    policies: Annotated[list[PolicyEntry], pydantic.Field(min_length=1)] = field(
+        default_factory=lambda: [PolicySpec(name) for name in BUILTINS]
     )
+    """The policies to compare: built-in names, {name: NAME, options: {...}} or {class:
+    package.module:Class, options: {...}} (default: every built-in)."""
     slo_s: dict[SloKey, PositiveFloat] = field(default_factory=dict)
+    """End-to-end latency objectives, seconds, per model id or per task (llm, detection,
+    classification, embedding); a model's own entry wins over its task's (default: none)."""
     slo_scale: PositiveFloat = 1.0
+    """Multiplies every SLO (a knob for sweeps)."""
     network: dict[Literal["edge", "cloud"], LinkOverride] = field(default_factory=dict)
+    """Changes to the links from a device to the edge and the cloud tiers."""
     duration_s: PositiveFloat | None = None
-    seed: int = 0
-    # The orchestrator's --attempt-timeout-floor: an attempt may take max(this, 4 x predicted)
-    # before the router gives up on the node ("timeout") and escalates.
+    """Seconds of arrivals to simulate (none: until the workload ends)."""
+    seed: NonNegativeInt = 0
+    """Seed of every random draw: the same scenario and seed give the same numbers."""
     attempt_floor_s: PositiveFloat = 2.0
+    """The orchestrator's --attempt-timeout-floor, seconds: an attempt may take max(this, 4 x
+    predicted) before the router gives up on the node (`timeout`) and escalates."""
     events: list[Outage] = field(default_factory=list)
+    """Faults during the run: outages of a group or a tier."""
     description: str = ""
-    base_dir: str = ""  # where relative file names resolve (set by load_scenario)
+    """One line about the scenario, for people."""
+    catalog: list[str] = field(default_factory=list)
+    """Catalog files (chips and models users bring, in the schema of npu_sim's data files),
+    relative to this file; resolved to absolute paths when the scenario loads."""
+    base_dir: SetByLoader = ""
+    """Where relative file names resolve: the scenario file's folder."""
 
     # -- derived ---------------------------------------------------------------------------
 
@@ -234,9 +259,13 @@ class Scenario:
             links[tier] = replace(links[tier], **changes)
         return NetworkModel(links=links)
 
+    def predictor(self) -> Predictor:
+        """The shipped catalog plus this scenario's catalog files, calibrated (memoised)."""
+        return _predictor(tuple(self.catalog))
+
     def slo_for(self, model_id: str) -> float | None:
         """The model's SLO (seconds, scaled): its own entry, else its task's, else None."""
-        model = default_catalog().model(model_id)
+        model = self.predictor().catalog.model(model_id)
         task = "llm" if isinstance(model, LLM) else model.task
         slo = self.slo_s.get(model_id, self.slo_s.get(task))
         return None if slo is None else slo * self.slo_scale
@@ -255,9 +284,14 @@ class Scenario:
         return sum(group.nodes for group in self.topology.values())
 
 
-def references(scenario: Scenario) -> list[tuple[tuple[int | str, ...], str]]:
-    """Problems with names that point elsewhere in the file: (location, message)."""
-    problems: list[tuple[tuple[int | str, ...], str]] = []
+def references(scenario: Scenario, predictor: Predictor) -> list[Problem]:
+    """Problems the schema cannot see: groups the catalog cannot run, and names that point
+    elsewhere in the file. (location, message) each."""
+    problems: list[Problem] = [
+        (("topology", name, *where), message)
+        for name, group in scenario.topology.items()
+        for where, message in group_problems(group, predictor)
+    ]
     groups = scenario.topology
     device_group = scenario.workload.device_group
     if device_group is not None and (
@@ -270,6 +304,26 @@ def references(scenario: Scenario) -> list[tuple[tuple[int | str, ...], str]]:
                 f"no device group {device_group!r}; device groups: {', '.join(devices) or '-'}",
             )
         )
+    catalog = predictor.catalog
+    problems += [
+        (where, str(exc))
+        for where, model_id in _model_references(scenario)
+        if (exc := _unknown_model(catalog, model_id)) is not None
+    ]
+    for key in scenario.slo_s:
+        if key not in TASKS and key not in catalog.models_by_id:
+            problems.append(
+                (("slo_s", key), f"{key!r} is neither a model id nor a task ({', '.join(TASKS)})")
+            )
+    labels: set[str] = set()
+    for i, spec in enumerate(scenario.policies):
+        try:
+            spec.build(scenario.seed)
+        except PolicyError as exc:
+            problems.append((("policies", i), str(exc)))
+        if spec.label in labels:
+            problems.append((("policies", i), f"policy {spec.label!r} is listed twice"))
+        labels.add(spec.label)
     workload = scenario.workload
     if isinstance(workload, Poisson) and workload.requests is None and scenario.duration_s is None:
         problems.append(
@@ -285,52 +339,62 @@ def references(scenario: Scenario) -> list[tuple[tuple[int | str, ...], str]]:
     return problems
 
 
+def _model_references(scenario: Scenario) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every model id the workload names, with where it is named."""
+    workload = scenario.workload
+    if isinstance(workload, Poisson):
+        for i, entry in enumerate(workload.mix):
+            yield ("workload", "mix", i, "model"), entry.model
+    else:
+        for model_id in workload.models:
+            yield ("workload", "models", model_id), model_id
+
+
+def _unknown_model(catalog: Catalog, model_id: str) -> UnknownNameError | None:
+    try:
+        catalog.model(model_id)
+    except UnknownNameError as exc:
+        return exc
+    return None
+
+
 def parse_scenario(
-    data: Any, path: Path, node: Any = None, base_dir: Path | None = None
+    data: Any,
+    path: Path,
+    node: Any = None,
+    base_dir: Path | None = None,
+    extra_catalogs: Sequence[Path] = (),
 ) -> Scenario:
-    """Validate already-parsed YAML data (raises npu_sim.datafile.DataFileError)."""
+    """Validate already-parsed YAML data, its names against its catalog (the shipped one, its
+    `catalog:` files and `extra_catalogs`); raises npu_sim.datafile.DataFileError."""
     scenario: Scenario = datafile.validate(path, data, node, Scenario)
-    problems = references(scenario)
+    base = base_dir if base_dir is not None else path.parent
+    files = [str((base / file).resolve()) for file in scenario.catalog]
+    files += [str(file.resolve()) for file in extra_catalogs]
+    scenario = replace(scenario, base_dir=str(base), catalog=files)
+    problems = references(scenario, scenario.predictor())
     if problems:
         raise datafile.errors_at(path, node, problems)
-    return replace(scenario, base_dir=str(base_dir if base_dir is not None else path.parent))
+    return scenario
 
 
-def load_scenario(path: Path, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Load, override (`{"topology.phone.nodes": 100}`) and validate a scenario file."""
+@functools.cache
+def _predictor(catalog_files: tuple[str, ...]) -> Predictor:
+    return load_predictor([Path(file) for file in catalog_files])
+
+
+def load_scenario(
+    path: Path, overrides: dict[str, Any] | None = None, extra_catalogs: Sequence[Path] = ()
+) -> Scenario:
+    """Load, override (`{"topology.phone.nodes": 100}`) and validate a scenario file, with
+    `extra_catalogs` (`--catalog FILE`) beside its own catalog files."""
     data, node = datafile.parse_yaml(path)
     if overrides:
         data = apply_overrides(data, overrides)
-    return parse_scenario(data, path, node)
+    return parse_scenario(data, path, node, extra_catalogs=extra_catalogs)
 
 
 def apply_overrides(data: Any, overrides: dict[str, Any]) -> Any:
-    """A deep copy of `data` with each dotted path set. Keys may contain dots (model ids such
-    as qwen2.5-0.5b): at each level the longest existing key that prefixes the rest wins, and
-    a rest that is a model id is one key."""
-    data = copy.deepcopy(data)
-    for path, value in overrides.items():
-        _set(data, path, value)
-    return data
-
-
-def _set(data: Any, path: str, value: Any) -> None:
-    if not isinstance(data, dict):
-        raise ValueError(f"--param {path}: cannot set a field inside a non-mapping")
-    keys = sorted((k for k in data if isinstance(k, str)), key=len, reverse=True)
-    for key in keys:
-        if path == key:
-            data[key] = value
-            return
-        if path.startswith(key + "."):
-            child = data[key]
-            if child is None:
-                child = data[key] = {}
-            _set(child, path[len(key) + 1 :], value)
-            return
-    head, dot, rest = path.partition(".")
-    if not dot or path in default_catalog().models_by_id:
-        data[path] = value
-        return
-    data[head] = {}
-    _set(data[head], rest, value)
+    """A deep copy of `data` with each dotted path set (fleetsim.overrides: a path that names
+    nothing in a scenario is an error naming the valid keys)."""
+    return set_paths(data, overrides, Scenario)

@@ -38,12 +38,13 @@ from fleetsim.options import Options, Pool
 from fleetsim.packing import Run, pack
 from fleetsim.scenario import Scenario
 from npu_sim.engine import Finished, FirstToken, Job, NodeEngine, NodeSpec
+from npu_sim.hardware import TIERS
 from npu_sim.models import LLM
 from npu_sim.predictor import Predictor
-from orchestrator.cluster import ClusterView, Request
-from orchestrator.escalation import attempt_limit_s
-from orchestrator.network import TIERS
-from orchestrator.policy.base import Plan, Policy, Step
+from routing.cluster import ClusterView
+from routing.escalation import attempt_limit_s
+from routing.policy import Plan, Policy, Step
+from routing.request import Request
 
 #: Rounds of check and repair per node.
 REPAIR_ROUNDS = 6
@@ -156,7 +157,7 @@ def make_plan(
         if len(mine):
             o = int(mine[0])
             drop_steps[request_ids[r]] = Step(
-                TIERS[int(options.tier[o])], options.model[o], skip="planned_drop"
+                TIERS[int(options.tier[o])], options.model[o], skip="slo_miss"
             )
     return OfflinePlan(plan, drop_steps)
 

@@ -3,7 +3,7 @@
 It drives the very objects the live platform drives, the way the live router and agents drive
 them (orchestrator/router.py, device_agent/node_driver.py), with a heap instead of a clock:
 
-- a request arrives: the policy (`make_policy`) decides a plan on the `Cluster`, and an
+- a request arrives: the policy decides a plan on the `Cluster`, and an
   `Escalator` walks it;
 - each step: a node that is not up is refused as "unavailable"; otherwise the request crosses
   the network (`NetworkModel.transfer`, the time the router waits) and is submitted to the
@@ -42,21 +42,13 @@ from typing import Any
 from fleetsim.fleet import SimNode, affected, build_fleet
 from fleetsim.scenario import Scenario
 from fleetsim.workload import Arrival
-from npu_sim.engine import Finished, Job, NodeEngine, RejectReason
-from npu_sim.predictor import Predictor, default_predictor
-from orchestrator.cluster import Cluster, Request
-from orchestrator.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
-from orchestrator.policy import Policy, make_policy
-from orchestrator.policy.base import Step
-
-#: What a node's refusal means for the escalation path: the agent's status code for it
-#: (device_agent/servicer.py) read back by the router (orchestrator/router.py REFUSALS).
-REFUSALS: dict[RejectReason, str] = {
-    "queue_full": "queue_full",  # RESOURCE_EXHAUSTED
-    "does_not_fit": "does_not_fit",  # FAILED_PRECONDITION
-    "unknown_model": "not_served",  # NOT_FOUND
-    "bad_request": "error",  # INVALID_ARGUMENT, not a refusal the router knows
-}
+from npu_sim.engine import Finished, Job, NodeEngine
+from npu_sim.predictor import Predictor
+from routing.cluster import Cluster
+from routing.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
+from routing.policy import Policy, Step
+from routing.refusals import NODE_REFUSALS
+from routing.request import Request
 
 Emit = Callable[[float, Request, Outcome], None]
 
@@ -101,18 +93,18 @@ class Simulator:
     def __init__(
         self,
         scenario: Scenario,
-        policy: str | Policy,
+        policy: Policy,
         seed: int | None = None,
         predictor: Predictor | None = None,
         release: Callable[[Request], float] | None = None,
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        self.predictor = predictor or default_predictor()
+        self.predictor = predictor or scenario.predictor()
         self.network = scenario.network_model()
         self.cluster = Cluster(self.predictor, self.network)
         self.nodes = build_fleet(scenario, self.predictor, self.cluster)
-        self.policy = make_policy(policy, seed=self.seed) if isinstance(policy, str) else policy
+        self.policy = policy
         self.release = release
         self.models = self.predictor.catalog.models_by_id
         self.attempt_floor_s = scenario.attempt_floor_s
@@ -215,7 +207,7 @@ class Simulator:
         engine = node.engine
         rejection = engine.submit(job, now)
         if rejection is not None:
-            flight.walk.refused(REFUSALS[rejection.reason])
+            flight.walk.refused(NODE_REFUSALS[rejection.reason].reason)
             return False
         flight.step, flight.node, flight.job_id, flight.submitted = step, node, job.id, now
         flight.deadline, flight.exact, flight.armed = now + self.attempt_floor_s, False, False

@@ -31,7 +31,7 @@ import numpy as np
 
 from fleetsim.histogram import LogHistogram
 from fleetsim.records import DROPPED, Columns
-from orchestrator.network import TIERS
+from npu_sim.hardware import TIERS
 
 COLUMNS = [
     "policy",

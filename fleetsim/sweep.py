@@ -18,7 +18,7 @@ only EdgeTier installed (and a trace that is shipped, or at the same path).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import yaml
 from fleetsim.runner import run_scenario
 from fleetsim.scenario import apply_overrides, parse_scenario
 from fleetsim.summary import COLUMNS, cell
+from routing.specs import PolicySpec
 
 POLICY_PARAMS = ("policy", "policies")
 
@@ -51,7 +52,7 @@ class Point:
     """One run of the grid."""
 
     overrides: dict[str, Any]
-    policies: list[str] | None
+    policies: list[PolicySpec] | None
     seed: int
 
 
@@ -62,6 +63,7 @@ class Sweep:
     params: list[Param]
     seeds: list[int]
     points: list[Point] = field(default_factory=list)
+    catalogs: list[str] = field(default_factory=list)  # --catalog files, absolute
 
     @property
     def columns(self) -> list[str]:
@@ -69,36 +71,43 @@ class Sweep:
         return [*names, "seed", *COLUMNS]
 
 
-def plan(scenario_path: Path, params: list[Param], seeds: int = 1) -> Sweep:
+def plan(
+    scenario_path: Path, params: list[Param], seeds: int = 1, catalogs: Sequence[Path] = ()
+) -> Sweep:
     """The grid, with every point validated here (errors name the file and field)."""
     text = scenario_path.read_text(encoding="utf-8")
     base = yaml.safe_load(text)
     first_seed = base.get("seed", 0) if isinstance(base, dict) else 0
     seed_list = [int(first_seed) + i for i in range(seeds)]
-    sweep = Sweep(text, str(scenario_path), params, seed_list)
+    sweep = Sweep(
+        text, str(scenario_path), params, seed_list, catalogs=[str(c.resolve()) for c in catalogs]
+    )
     policy_values: list[list[str] | None] = [None]
     grid = [p for p in params if p.path not in POLICY_PARAMS]
     for p in params:
         if p.path in POLICY_PARAMS:
-            policy_values = [[str(v)] for v in p.values]
+            policy_values = [[PolicySpec(str(v))] for v in p.values]
+            for (spec,) in policy_values:
+                spec.build()  # a bad name or path fails here, not on a worker
     for combo in itertools.product(*(p.values for p in grid)):
         overrides = {p.path: v for p, v in zip(grid, combo, strict=True)}
-        _load(text, str(scenario_path), overrides)  # validate now, not on a worker
+        _load(text, str(scenario_path), overrides, sweep.catalogs)  # now, not on a worker
         for policies in policy_values:
             for seed in seed_list:
                 sweep.points.append(Point(overrides, policies, seed))
     return sweep
 
 
-def _load(text: str, path: str, overrides: dict[str, Any]) -> Any:
+def _load(text: str, path: str, overrides: dict[str, Any], catalogs: list[str]) -> Any:
     data = yaml.safe_load(text)
     node = yaml.compose(text)
-    return parse_scenario(apply_overrides(data, overrides), Path(path), node)
+    extra = [Path(file) for file in catalogs]
+    return parse_scenario(apply_overrides(data, overrides), Path(path), node, extra_catalogs=extra)
 
 
-def run_point(text: str, path: str, point: Point) -> list[dict[str, Any]]:
+def run_point(text: str, path: str, point: Point, catalogs: list[str]) -> list[dict[str, Any]]:
     """One grid point: the summary rows of its run, with the parameters and seed in front."""
-    scenario = _load(text, path, point.overrides)
+    scenario = _load(text, path, point.overrides, catalogs)
     result = run_scenario(scenario, None, point.policies, point.seed, plots=False, records=False)
     return [{**point.overrides, "seed": point.seed, **row} for row in result.rows]
 
@@ -106,7 +115,7 @@ def run_point(text: str, path: str, point: Point) -> list[dict[str, Any]]:
 def run_local(sweep: Sweep, progress: Callable[[int], None] | None = None) -> list[dict]:
     rows: list[dict[str, Any]] = []
     for point in sweep.points:
-        rows += run_point(sweep.scenario_text, sweep.scenario_path, point)
+        rows += run_point(sweep.scenario_text, sweep.scenario_path, point, sweep.catalogs)
         if progress is not None:
             progress(1)
     return rows
@@ -129,7 +138,7 @@ def run_ray(
     try:
         task = ray.remote(run_point)
         pending = {
-            task.remote(sweep.scenario_text, sweep.scenario_path, point): i
+            task.remote(sweep.scenario_text, sweep.scenario_path, point, sweep.catalogs): i
             for i, point in enumerate(sweep.points)
         }
         results: dict[int, list[dict[str, Any]]] = {}
@@ -163,27 +172,48 @@ def plot(path: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> Path:
     (and per value of the other parameters), averaged over seeds."""
     from matplotlib.figure import Figure
 
+    from fleetsim.plots import same_groups, series_style
+
     grid = [p.path for p in sweep.params if p.path not in POLICY_PARAMS]
     x_name = grid[0] if grid else "seed"
     others = grid[1:]
     series: dict[str, dict[Any, list[tuple[float, float]]]] = {}
+    seen: set[tuple[Any, ...]] = set()
     for row in rows:
         label = row["policy"] + "".join(f", {k}={row[k]}" for k in others)
+        # A reference row (the bounds) comes with every policy's run of a point: keep one.
+        key = (label, row[x_name], row["seed"])
+        if key in seen:
+            continue
+        seen.add(key)
         series.setdefault(label, {}).setdefault(row[x_name], []).append(
             (row["slo_attainment"], row["joules_per_request"])
         )
-    fig = Figure(figsize=(9, 7))
+    fig = Figure(figsize=(11, 7))
     top, bottom = fig.subplots(2, 1, sharex=True)
     xs = list(dict.fromkeys(row[x_name] for row in rows))
     numeric = all(isinstance(x, int | float) for x in xs)
+    lines: dict[str, tuple[list[Any], list[float], list[float]]] = {}
     for label, points in series.items():
         keys = [x for x in xs if x in points]
-        at = keys if numeric else [xs.index(x) for x in keys]
         attainment = [sum(p[0] for p in points[x]) / len(points[x]) for x in keys]
         joules = [sum(p[1] for p in points[x]) / len(points[x]) for x in keys]
-        style = "--" if label.startswith("oracle") else "-"
-        top.plot(at, attainment, style, marker="o", label=label)
-        bottom.plot(at, joules, style, marker="o", label=label)
+        lines[label] = (keys, attainment, joules)
+    labels = list(lines)
+    groups = same_groups(
+        [
+            (tuple(map(str, keys)), tuple(round(v, 6) for v in (*attainment, *joules)))
+            for keys, attainment, joules in lines.values()
+        ]
+    )
+    for n, group in enumerate(groups):  # identical series drawn once, named with every label
+        keys, attainment, joules = lines[labels[group[0]]]
+        at = keys if numeric else [xs.index(x) for x in keys]
+        style = series_style(n, len(groups))
+        label = " = ".join(labels[i] for i in group)
+        size = 4 + 4 * (len(groups) - n) / len(groups)
+        for ax, values in ((top, attainment), (bottom, joules)):
+            ax.plot(at, values, label=label, markersize=size, **style)
     if not numeric:
         bottom.set_xticks(range(len(xs)), [str(x) for x in xs])
     top.set_ylabel("SLO attainment")
@@ -192,7 +222,7 @@ def plot(path: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> Path:
     top.set_title(f"Sweep over {x_name} (mean of {len(sweep.seeds)} seed(s))")
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
-    top.legend(fontsize="x-small", ncol=2)
+    top.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path

@@ -50,10 +50,12 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """Why a node refused a job; `detail` is for humans (it carries the numbers)."""
+    """Why a node refused a job; `detail` is for humans (it carries the numbers), `field` names
+    the job's field at fault when there is one."""
 
     reason: RejectReason
     detail: str
+    field: str = ""
 
 
 @fast_init
@@ -180,15 +182,15 @@ class NodeEngine:
         costs = self._costs.get(job.model)
         if costs is None:
             return Rejection("unknown_model", f"node {self.spec.id} does not serve {job.model}")
-        if job.prompt_tokens < 1 or job.output_tokens < 1:
-            return Rejection("bad_request", "prompt_tokens and output_tokens must be at least 1")
+        for name in ("prompt_tokens", "output_tokens"):
+            if getattr(job, name) < 1:
+                return Rejection("bad_request", "must be at least 1", name)
         model = costs.model
         context = job.prompt_tokens + job.output_tokens
-        if isinstance(model, LLM) and context > model.max_context:
-            return Rejection(
-                "bad_request",
-                f"{context} tokens exceed {model.id}'s context of {model.max_context}",
-            )
+        if isinstance(model, LLM):
+            overflow = model.context_overflow(job.prompt_tokens, job.output_tokens)
+            if overflow is not None:
+                return Rejection("bad_request", overflow.message, overflow.field)
         if not costs.fits(context):
             need = costs.memory(context)
             return Rejection("does_not_fit", f"{model.id} on {self.hardware.id}: {need.explain()}")

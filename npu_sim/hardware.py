@@ -13,16 +13,25 @@ from typing import Annotated, Literal
 import pydantic
 from pydantic import NonNegativeFloat, PositiveFloat
 
+from npu_sim.datafile import STRICT, SetByLoader
+
 Tier = Literal["device", "edge", "cloud"]
 #: Nearest first: the order requests escalate in.
 TIERS: tuple[Tier, ...] = ("device", "edge", "cloud")
 ComputeRate = Literal["int4", "int8", "int16", "fp16"]
+#: NPUs and GPUs run LLMs differently (npu_sim/perf.py); a chip's family says which it is.
+Kind = Literal["npu", "gpu"]
+#: The numbers of a chip that `sources` says where they come from.
+SourcedField = Literal[
+    "peak_tops", "memory_gib", "memory_bandwidth_gbs", "idle_w", "max_w", "host_link_gbs"
+]
 
 GIB = 2**30
 GB = 1e9
 TERA = 1e12
 
 
+@STRICT
 @dataclass(frozen=True)
 class Precision:
     """Bytes per weight (for an LLM's embedding and output head: `head_weight_bytes`) and the
@@ -32,9 +41,10 @@ class Precision:
     head_weight_bytes: Annotated[float, pydantic.Field(gt=0, le=4)]
     activation_bytes: Annotated[int, pydantic.Field(ge=1, le=4)]
     compute: Annotated[tuple[ComputeRate, ...], pydantic.Field(min_length=1)]
-    name: str = ""
+    name: SetByLoader = ""
 
 
+@STRICT
 @dataclass(frozen=True)
 class Hardware:
     """A chip as its datasheet describes it, with the source of every number in `sources`."""
@@ -49,8 +59,8 @@ class Hardware:
     max_w: PositiveFloat
     batching: bool
     host_link_gbs: PositiveFloat
-    sources: dict[str, str]
-    id: str = ""
+    sources: dict[SourcedField, str]
+    id: SetByLoader = ""
 
     def __post_init__(self) -> None:
         if self.max_w < self.idle_w:

@@ -14,11 +14,21 @@ from typing import Literal
 
 from pydantic import PositiveFloat, PositiveInt
 
+from npu_sim.datafile import STRICT, SetByLoader
 from npu_sim.hardware import Precision
 
 VisionTask = Literal["detection", "classification", "embedding"]
 
 
+@dataclass(frozen=True)
+class ContextOverflow:
+    """A request too long for a model: the field at fault and a message with the numbers."""
+
+    field: Literal["prompt_tokens", "output_tokens"]
+    message: str
+
+
+@STRICT
 @dataclass(frozen=True)
 class LLM:
     """A decoder-only transformer with gated MLP, RMSNorm and grouped-query attention."""
@@ -35,7 +45,7 @@ class LLM:
     published_params: PositiveFloat
     source: str
     head_dim: PositiveInt | None = None
-    id: str = ""
+    id: SetByLoader = ""
 
     def __post_init__(self) -> None:
         if self.heads % self.kv_heads:
@@ -46,6 +56,19 @@ class LLM:
     @property
     def kind(self) -> str:
         return "llm"
+
+    def context_overflow(self, prompt_tokens: int, output_tokens: int) -> ContextOverflow | None:
+        """Why prompt plus output do not fit the context window, or None if they do. The one
+        context rule of the engine, the agent and the orchestrator's request checks."""
+        total = prompt_tokens + output_tokens
+        if total <= self.max_context:
+            return None
+        return ContextOverflow(
+            # The prompt is at fault if it alone leaves no room for a token of output.
+            "prompt_tokens" if prompt_tokens >= self.max_context else "output_tokens",
+            f"prompt ({prompt_tokens}) plus output ({output_tokens}) tokens exceed "
+            f"{self.id}'s context of {self.max_context} tokens",
+        )
 
     @property
     def dim_per_head(self) -> int:
@@ -110,6 +133,7 @@ class LLM:
         return tokens * per_token + 4 * self.vocab
 
 
+@STRICT
 @dataclass(frozen=True)
 class VisionModel:
     """A vision network, costed per image at its native input resolution."""
@@ -119,7 +143,7 @@ class VisionModel:
     flops: PositiveFloat
     resolution: PositiveInt
     source: str
-    id: str = ""
+    id: SetByLoader = ""
 
     @property
     def kind(self) -> str:

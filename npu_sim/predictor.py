@@ -2,17 +2,20 @@
 
 `Predictor` joins the catalog with the fitted family factors and hands out `Costs` for a
 (hardware, model, precision) triple; the node engine uses the same `Costs`, so a prediction and
-a simulated run of the same request agree.
+a simulated run of the same request agree. `load_predictor(files)` is the one call a command
+needs for its `--catalog FILE` options: the shipped catalog plus the user's files, calibrated.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from npu_sim.calibration import shipped_factors
-from npu_sim.catalog import Catalog, default_catalog
+from npu_sim.calibration import fit_factors, load_measurements, shipped_factors
+from npu_sim.catalog import Catalog, default_catalog, load_catalog
 from npu_sim.memory import MemoryNeed, memory_need
 from npu_sim.models import LLM
 from npu_sim.perf import Costs, PhaseFactors
@@ -71,6 +74,13 @@ class Predictor:
     factors: dict[str, PhaseFactors]
     _costs: dict[tuple[str, str, str], Costs] = field(default_factory=dict, repr=False)
     _tables: dict[tuple, dict[str, Costs]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def for_catalog(cls, catalog: Catalog) -> Predictor:
+        """A predictor over any catalog (e.g. with user files), calibrated on the shipped
+        measurements: a chip with no measurement takes its family's fitted factors, so a chip
+        defined in a user file predicts exactly like a shipped chip of its family would."""
+        return cls(catalog, fit_factors(catalog, load_measurements()))
 
     def costs(self, hardware: str, model: str, precision: str) -> Costs:
         """Phase costs of a triple (memoised: engines ask on every request); raises
@@ -158,3 +168,11 @@ def _vision_prediction(
 def default_predictor() -> Predictor:
     """The shipped catalog with factors fitted on the shipped calibration set."""
     return Predictor(default_catalog(), shipped_factors())
+
+
+def load_predictor(catalog_files: Sequence[Path] = ()) -> Predictor:
+    """The predictor for the shipped catalog plus `catalog_files` (raises
+    `npu_sim.datafile.DataFileError` naming file, line and field for a bad file)."""
+    if not catalog_files:
+        return default_predictor()
+    return Predictor.for_catalog(load_catalog(catalog_files))

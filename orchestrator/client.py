@@ -17,8 +17,8 @@ from typing import Any
 
 import grpc
 
-from edgetier.tiers import TIER_NAMES
 from edgetier.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+from edgetier.wire.tiers import TIER_NAMES
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 
@@ -39,7 +39,7 @@ def reply_to_dict(reply: orchestrator_pb2.InferReply) -> dict[str, Any]:
         "output_tokens": reply.output_tokens,
         "network_s": reply.network_s,
         "network_energy_j": reply.network_energy_j,
-        "slo_met": reply.slo_met,
+        "slo_met": reply.slo_met if reply.HasField("slo_met") else None,  # null: no SLO
         "escalations": [
             {
                 "from_tier": TIER_NAMES.get(e.from_tier, "none"),
@@ -50,6 +50,15 @@ def reply_to_dict(reply: orchestrator_pb2.InferReply) -> dict[str, Any]:
             for e in reply.escalations
         ],
     }
+
+
+def unreachable(error: grpc.RpcError) -> bool:
+    """Whether a call failed because nothing answered at the address (no server there, a
+    name that does not resolve), as opposed to an UNAVAILABLE the orchestrator itself sent."""
+    details = error.details() or ""
+    return error.code() == grpc.StatusCode.UNAVAILABLE and details.startswith(
+        ("failed to connect to all addresses", "DNS resolution failed", "errors resolving")
+    )
 
 
 def node_to_dict(node: common_pb2.NodeInfo) -> dict[str, Any]:
@@ -135,6 +144,13 @@ class OrchestratorClient:
             orchestrator_pb2.ListNodesRequest(), timeout=self.timeout_s, metadata=self.metadata
         )
         return [node_to_dict(n) for n in reply.nodes]
+
+    def policies(self) -> tuple[list[str], str]:
+        """The policies the orchestrator loaded (what a request may name), and its default."""
+        reply = self.stub.ListPolicies(
+            orchestrator_pb2.ListPoliciesRequest(), timeout=self.timeout_s, metadata=self.metadata
+        )
+        return list(reply.policies), reply.default_policy
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
         grpc.channel_ready_future(self.channel).result(timeout=timeout_s)

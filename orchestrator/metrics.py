@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from orchestrator.escalation import Outcome
+from routing.escalation import Outcome
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250)
 NO_TIER = "none"
@@ -63,10 +63,11 @@ class OrchestratorMetrics:
             registry=self.registry,
         )
 
-    def record(self, outcome: Outcome, status: str) -> None:
-        """Count one final answer; `status` is "ok" or the error outcome (e.g. unavailable)."""
+    def record(self, outcome: Outcome) -> None:
+        """Count one final answer, labelled with its status in lower case (ok,
+        resource_exhausted, unavailable)."""
         tier = outcome.tier or NO_TIER
-        labels = (tier, outcome.model, status)
+        labels = (tier, outcome.model, outcome.status.lower())
         self.requests.labels(*labels).inc()
         self.duration.labels(*labels).observe(outcome.latency_s)
         self.ttft.labels(*labels).observe(outcome.ttft_s)

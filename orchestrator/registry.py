@@ -18,14 +18,14 @@ from pathlib import Path
 
 import grpc
 
-from edgetier.tiers import TIER_NAMES
-from edgetier.tls import TlsConfig, aio_channel
 from edgetier.v1 import agent_pb2_grpc, common_pb2
+from edgetier.wire.tiers import TIER_NAMES
+from edgetier.wire.tls import TlsConfig, aio_channel
 from npu_sim.catalog import UnknownNameError
 from npu_sim.engine import DEFAULT_MAX_BATCH
 from npu_sim.hardware import Hardware
-from orchestrator.cluster import Cluster, NodeState
 from orchestrator.metrics import OrchestratorMetrics
+from routing.cluster import Cluster, NodeState
 
 log = logging.getLogger(__name__)
 

@@ -15,22 +15,14 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from edgetier.v1 import agent_pb2
-from orchestrator.cluster import Cluster, Request
-from orchestrator.escalation import ATTEMPT_FACTOR, Escalator, NodeResult, Outcome
 from orchestrator.metrics import OrchestratorMetrics
-from orchestrator.policy import POLICIES, Policy, make_policy
-from orchestrator.policy.base import Step
 from orchestrator.registry import Agent, Registry
+from routing.cluster import Cluster
+from routing.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
+from routing.policy import Policy, Step
+from routing.refusals import reason_for_status
+from routing.request import Request
 
-#: What a refusal from an agent means for the escalation path.
-REFUSALS = {
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "queue_full",
-    grpc.StatusCode.FAILED_PRECONDITION: "does_not_fit",
-    grpc.StatusCode.NOT_FOUND: "not_served",
-    grpc.StatusCode.UNAVAILABLE: "unavailable",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "timeout",
-    grpc.StatusCode.CANCELLED: "unavailable",
-}
 REMEMBERED_OUTCOMES = 10_000
 
 TokenSink = Callable[[int, float], Awaitable[None]]
@@ -42,7 +34,7 @@ class Router:
         cluster: Cluster,
         registry: Registry,
         metrics: OrchestratorMetrics,
-        seed: int = 0,
+        policies: dict[str, Policy],
         time_scale: float = 1.0,
         attempt_floor_s: float = 2.0,
     ) -> None:
@@ -51,7 +43,7 @@ class Router:
         self.registry = registry
         self.metrics = metrics
         self.time_scale = time_scale
-        self.policies: dict[str, Policy] = {name: make_policy(name, seed=seed) for name in POLICIES}
+        self.policies = policies  # by label: what requests may name (loaded at start)
         self._running: dict[str, asyncio.Task[Outcome]] = {}
         self._finished: OrderedDict[str, Outcome] = OrderedDict()
 
@@ -99,7 +91,7 @@ class Router:
                 continue
             predicted = self.cluster.estimate(node, request, step.model).latency_s
             attempt_s = min(
-                remaining, max(self.attempt_floor_s, ATTEMPT_FACTOR * predicted * self.time_scale)
+                remaining, attempt_limit_s(predicted, self.attempt_floor_s, self.time_scale)
             )
             transfer = self.cluster.network.transfer(
                 step.tier, models[step.model], request.prompt_tokens, request.output_tokens
@@ -117,7 +109,7 @@ class Router:
                     self.registry.connection_failed(node.id)
                 elif error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                     self.cluster.timed_out(node)
-                walk.refused(REFUSALS.get(error.code(), "error"))
+                walk.refused(reason_for_status(error.code().name))
                 continue
             finally:
                 node.in_flight = max(0, node.in_flight - 1)
@@ -129,7 +121,7 @@ class Router:
             if walk.answered(result, confidence):
                 break
         outcome = walk.outcome
-        self.metrics.record(outcome, outcome.status)
+        self.metrics.record(outcome)
         return outcome
 
     async def _run(

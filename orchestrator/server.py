@@ -16,24 +16,26 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from edgetier.metrics_http import MetricsHTTPServer
-from edgetier.net import advertised_host, host_port
-from edgetier.rpc import add_servicer
-from edgetier.tls import TlsConfig, add_port
 from edgetier.v1 import orchestrator_pb2
-from npu_sim.predictor import default_predictor
-from orchestrator.cluster import Cluster
+from edgetier.wire.auth import default_token
+from edgetier.wire.metrics_http import MetricsHTTPServer
+from edgetier.wire.net import ListenError, advertised_host, host_port
+from edgetier.wire.rpc import add_servicer
+from edgetier.wire.tls import TlsConfig, add_port
+from npu_sim.predictor import load_predictor
 from orchestrator.metrics import OrchestratorMetrics
-from orchestrator.network import NetworkModel
-from orchestrator.policy import DEFAULT_POLICY
 from orchestrator.registry import Registry
 from orchestrator.router import Router
 from orchestrator.servicer import InFlightLimits, OrchestratorServicer
+from routing.cluster import Cluster
+from routing.network import NetworkModel
+from routing.policies import BUILTINS, DEFAULT_POLICY
+from routing.policy import Policy
+from routing.specs import PolicySpec
 
 log = logging.getLogger(__name__)
 
 SERVICE = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
-DEFAULT_AGENT_TOKEN = "edgetier-dev-token"
 MAX_MESSAGE_BYTES = 1 << 20
 
 
@@ -42,10 +44,10 @@ class OrchestratorSettings:
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int = 0
-    policy: str = DEFAULT_POLICY
+    policy: PolicySpec = field(default_factory=lambda: PolicySpec(DEFAULT_POLICY))
     seed: int = 0
     time_scale: float = 1.0
-    agent_token: str = DEFAULT_AGENT_TOKEN
+    agent_token: str = field(default_factory=default_token, repr=False)
     client_tokens: Sequence[str] = ()
     heartbeat_interval_s: float = 1.0
     heartbeat_timeout_s: float = 3.5
@@ -56,6 +58,7 @@ class OrchestratorSettings:
     sd_dir: Path | None = None
     tls: TlsConfig | None = None
     network: NetworkModel = field(default_factory=NetworkModel)
+    catalog: tuple[Path, ...] = ()  # users' chips and models beside the shipped catalog
 
 
 class OrchestratorServer:
@@ -63,7 +66,7 @@ class OrchestratorServer:
 
     def __init__(self, settings: OrchestratorSettings) -> None:
         self.settings = settings
-        predictor = default_predictor()
+        predictor = load_predictor(settings.catalog)
         self.metrics = OrchestratorMetrics()
         self.cluster = Cluster(predictor, settings.network)
         self.registry = Registry(
@@ -74,11 +77,12 @@ class OrchestratorServer:
             settings.sd_dir,
             tls=settings.tls,
         )
+        self.policies = load_policies(settings.policy, settings.seed)
         self.router = Router(
             self.cluster,
             self.registry,
             self.metrics,
-            settings.seed,
+            self.policies,
             settings.time_scale,
             settings.attempt_floor_s,
         )
@@ -88,7 +92,7 @@ class OrchestratorServer:
             self.registry,
             self.router,
             self.metrics,
-            settings.policy,
+            settings.policy.label,
             settings.agent_token,
             settings.client_tokens,
             settings.request_timeout_s,
@@ -124,7 +128,7 @@ class OrchestratorServer:
         )
         port = add_port(self.server, f"{s.host}:{s.port}", s.tls, require_client_auth=False)
         if port == 0:
-            raise OSError(f"cannot listen on {s.host}:{s.port}")
+            raise ListenError("gRPC", s.port, False, f"cannot listen on {s.host}:{s.port}")
         host = advertised_host(s.host)
         self.grpc_address = host_port(host, port)
         self._http = MetricsHTTPServer(s.host, s.metrics_port, self.metrics.registry)
@@ -157,6 +161,15 @@ class OrchestratorServer:
 
     async def wait(self) -> None:
         await self.server.wait_for_termination()
+
+
+def load_policies(default: PolicySpec, seed: int) -> dict[str, Policy]:
+    """What requests may name, by label: every built-in with its default options, and the
+    default policy (a built-in with options, or a user's class); raises PolicyError."""
+    specs = [PolicySpec(name) for name in BUILTINS]
+    if default.label not in BUILTINS:
+        specs.append(default)
+    return {spec.label: spec.build(seed) for spec in specs}
 
 
 async def serve(settings: OrchestratorSettings) -> OrchestratorServer:

@@ -13,15 +13,16 @@ from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
-from edgetier.tiers import TIER_VALUES
 from edgetier.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+from edgetier.wire.tiers import TIER_VALUES
 from npu_sim.catalog import Catalog
-from orchestrator.cluster import Cluster, NodeState, Request
-from orchestrator.escalation import Outcome
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.registry import RegistrationError, Registry
 from orchestrator.router import Router
 from orchestrator.validation import InvalidRequest, parse_infer
+from routing.cluster import Cluster, NodeState
+from routing.escalation import Outcome
+from routing.request import Request
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
@@ -92,6 +93,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             await context.abort(_unserved_code(outcome), outcome.reason)
         yield orchestrator_pb2.InferStreamMessage(summary=self._reply(outcome, core, policy))
 
+    async def ListPolicies(
+        self, request: orchestrator_pb2.ListPoliciesRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.ListPoliciesReply:
+        await self._authorize_client(context)
+        return orchestrator_pb2.ListPoliciesReply(
+            policies=list(self.router.policies), default_policy=self.default_policy
+        )
+
     async def ListNodes(
         self, request: orchestrator_pb2.ListNodesRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ListNodesReply:
@@ -152,7 +161,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             prompt_tokens=request.prompt_tokens,
             network_s=outcome.network_s,
             network_energy_j=outcome.network_energy_j,
-            slo_met=bool(outcome.slo_met),
+            slo_met=outcome.slo_met,  # None: no SLO, the field stays absent
             policy=policy,
         )
 
@@ -163,7 +172,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the orchestrator is shutting down")
         try:
-            return parse_infer(request, self.catalog, self.cluster, self.default_policy)
+            return parse_infer(
+                request, self.catalog, self.cluster, self.router.policies, self.default_policy
+            )
         except InvalidRequest as exc:
             known = request.model in self.catalog.models_by_id
             self.metrics.rejected(request.model if known else "unknown", "invalid")
@@ -255,9 +266,7 @@ class InFlightSlot:
 
 
 def _unserved_code(outcome: Outcome) -> grpc.StatusCode:
-    if outcome.exhausted:
-        return grpc.StatusCode.RESOURCE_EXHAUSTED
-    return grpc.StatusCode.UNAVAILABLE
+    return grpc.StatusCode[outcome.status]
 
 
 def _bearer(context: grpc.aio.ServicerContext) -> str | None:

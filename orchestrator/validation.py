@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Collection
 
 import grpc
 
 from edgetier.v1 import common_pb2, orchestrator_pb2
 from npu_sim.catalog import Catalog, UnknownNameError
 from npu_sim.models import LLM
-from orchestrator.cluster import Cluster, Request
-from orchestrator.policy import POLICIES
+from routing.cluster import Cluster
+from routing.request import Request
 
 DEFAULT_MAX_TOKENS = 128
 MAX_OUTPUT_TOKENS = 32_768
@@ -43,7 +44,11 @@ def _bad(message: str) -> InvalidRequest:
 
 
 def parse_infer(
-    message: orchestrator_pb2.InferRequest, catalog: Catalog, cluster: Cluster, default_policy: str
+    message: orchestrator_pb2.InferRequest,
+    catalog: Catalog,
+    cluster: Cluster,
+    policies: Collection[str],
+    default_policy: str,
 ) -> tuple[Request, str]:
     """The core request and the policy name, or InvalidRequest."""
     if not message.model:
@@ -53,10 +58,11 @@ def parse_infer(
     except UnknownNameError as exc:
         raise InvalidRequest(grpc.StatusCode.NOT_FOUND, f"model: {exc}") from None
     policy = message.policy or default_policy
-    if policy not in POLICIES:
+    if policy not in policies:
         raise InvalidRequest(
             grpc.StatusCode.NOT_FOUND,
-            f"policy: unknown policy {policy!r}; valid: {', '.join(sorted(POLICIES))}",
+            f"policy: {policy!r} is not loaded (a request cannot load code); loaded: "
+            + ", ".join(policies),
         )
     if message.task != common_pb2.TASK_UNSPECIFIED:
         kinds = TASK_KINDS.get(message.task)
@@ -72,11 +78,10 @@ def parse_infer(
         output_tokens = message.max_tokens or DEFAULT_MAX_TOKENS
         if output_tokens > MAX_OUTPUT_TOKENS:
             raise _bad(f"max_tokens: at most {MAX_OUTPUT_TOKENS}, got {output_tokens}")
-        if prompt_tokens + output_tokens > model.max_context:
-            raise _bad(
-                f"max_tokens: prompt ({prompt_tokens}) plus max_tokens ({output_tokens}) "
-                f"exceed {model.id}'s context of {model.max_context} tokens"
-            )
+        overflow = model.context_overflow(prompt_tokens, output_tokens)
+        if overflow is not None:
+            field = message.WhichOneof("prompt") if overflow.field == "prompt_tokens" else None
+            raise _bad(f"{field or 'max_tokens'}: {overflow.message}")
     slo_s = None
     if message.slo_ms != 0:
         if not math.isfinite(message.slo_ms) or message.slo_ms < 0:

@@ -19,11 +19,11 @@ def small_stack(time_scale: float = 0.02, device_queue: int = 1) -> StackConfig:
     return StackConfig(
         agents=[
             AgentConfig(
-                "dev", "device", "ax630c", SMALL_MODELS, nodes=3, queue_capacity=device_queue
+                "device", "ax630c", SMALL_MODELS, nodes=3, queue_capacity=device_queue, name="dev"
             ),
-            AgentConfig("edge", "edge", "ax650n", EDGE_MODELS, nodes=2, queue_capacity=8),
+            AgentConfig("edge", "ax650n", EDGE_MODELS, nodes=2, queue_capacity=8, name="edge"),
             AgentConfig(
-                "cloud", "cloud", "h100-pcie-80g", CLOUD_MODELS, nodes=1, queue_capacity=64
+                "cloud", "h100-pcie-80g", CLOUD_MODELS, nodes=1, queue_capacity=64, name="cloud"
             ),
         ],
         orchestrator=OrchestratorConfig(port=0),

@@ -20,13 +20,13 @@ from device_agent.server import AgentServer, serve
 from edgetier.v1 import agent_pb2, agent_pb2_grpc
 from npu_sim.engine import Job, NodeEngine, NodeSpec
 from npu_sim.predictor import Predictor
+from routing.groups import NodeGroup
 
 GPU = AgentSettings(
     name="g",
-    tier="cloud",
-    hardware="h100-pcie-80g",
-    models={"qwen2.5-0.5b": "fp16"},
-    nodes=1,
+    group=NodeGroup(
+        tier="cloud", hardware="h100-pcie-80g", models={"qwen2.5-0.5b": "fp16"}, nodes=1
+    ),
     time_scale=0.01,
     register=False,
 )
@@ -50,7 +50,7 @@ def with_agent(
 def ok_count(agent: AgentServer, model: str) -> float:
     value = agent.agent.metrics.registry.get_sample_value(
         "edgetier_agent_requests_total",
-        {"tier": agent.settings.tier, "model": model, "outcome": "ok"},
+        {"tier": agent.settings.group.tier, "model": model, "outcome": "ok"},
     )
     return value or 0.0
 

@@ -46,7 +46,7 @@ BASE = {
         ("--models", "qwen2-0.5b", ["MODEL:PRECISION"]),
         ("--models", "qwen2-0.5b:fp16", ["fp16"]),  # ax650n has no fp16 compute rate
         ("--models", "llama3.1-70b:w4a16", ["llama3.1-70b", "does not fit", "qwen2-0.5b"]),
-        ("--nodes", "0", ["at least 1"]),
+        ("--nodes", "0", ["must be a whole number >= 1, got 0"]),
         ("--time-scale", "-1", ["-1"]),
     ],
 )

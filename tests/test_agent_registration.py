@@ -13,14 +13,16 @@ from dataclasses import replace
 import grpc
 import pytest
 
-from device_agent.config import AgentSettings, default_token
+from device_agent.config import AgentSettings
 from device_agent.server import AgentServer, serve
 from edgetier.v1 import (
     agent_pb2,
     agent_pb2_grpc,
 )
+from edgetier.wire.auth import default_token
 from orchestrator.server import OrchestratorServer, OrchestratorSettings
 from orchestrator.server import serve as serve_orchestrator
+from routing.groups import NodeGroup
 
 TOKEN = "test-token"
 
@@ -41,10 +43,12 @@ async def start_orchestrator(token: str = TOKEN, port: int = 0) -> OrchestratorS
 def settings(orchestrator: str, **overrides: object) -> AgentSettings:
     base = AgentSettings(
         name="reg",
-        tier="device",
-        hardware="ax630c",
-        models={"qwen2-0.5b": "w8a16", "yolov8s": "w8a8"},
-        nodes=2,
+        group=NodeGroup(
+            tier="device",
+            hardware="ax630c",
+            models={"qwen2-0.5b": "w8a16", "yolov8s": "w8a8"},
+            nodes=2,
+        ),
         time_scale=0.01,
         orchestrator=orchestrator,
         token=TOKEN,

@@ -10,11 +10,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from fleetsim.histogram import LogHistogram
+from fleetsim.plots import same_groups, series_style
 from fleetsim.runner import RunResult, run_scenario
 from fleetsim.scenario import Scenario, load_scenario
 from fleetsim.simulator import Simulator
 from fleetsim.workload import arrivals
 from npu_sim.datafile import DataFileError
+from routing.policies import DeviceFirst
 from tests.conftest import REPO
 
 TINY = REPO / "scenarios" / "tiny.yaml"
@@ -74,9 +76,9 @@ workload:
     ("replace", "by", "line", "field", "message"),
     [
         ("hardware: ax630c", "hardware: ax630", 5, "topology.dev.hardware", "unknown hardware"),
-        ("rate_per_s: 1", "rate_per_s: fast", 9, "workload.poisson.rate_per_s", "valid number"),
-        ("{model: qwen2.5-0.5b}", "{model: gpt-9}", 12, "workload.poisson.mix.0.model", "gpt-9"),
-        ("  requests: 10\n", "", 8, "workload.requests", "needs requests or duration_s"),
+        ("rate_per_s: 1", "rate_per_s: fast", 9, "workload.rate_per_s", "must be a number"),
+        ("{model: qwen2.5-0.5b}", "{model: gpt-9}", 12, "workload.mix.0.model", "gpt-9"),
+        ("  requests: 10\n", "", 7, "workload.requests", "needs requests or duration_s"),
         ("tier: device", "tier: moon", 4, "topology.dev.tier", "'device', 'edge' or 'cloud'"),
     ],
 )
@@ -138,8 +140,9 @@ def test_every_request_ends_exactly_once_served_or_dropped_with_a_reason(
     table = pq.read_table(tiny_run.out_dir / "requests.parquet").to_pylist()
     expected = {a.request.id for a in arrivals(tiny)}
     per_policy = Counter(row["policy"] for row in table)
-    assert per_policy == dict.fromkeys(tiny.policies, len(expected))
-    for policy in tiny.policies:
+    labels = [policy.label for policy in tiny.policies]
+    assert per_policy == dict.fromkeys(labels, len(expected))
+    for policy in labels:
         ids = [row["request_id"] for row in table if row["policy"] == policy]
         assert sorted(ids) == sorted(expected)  # each exactly once
     for row in table:
@@ -191,7 +194,7 @@ def test_the_oracle_is_never_above_a_policy_at_the_same_attainment(
 
 
 def test_the_fleet_is_the_live_one_and_the_view_is_kept_current(tiny: Scenario) -> None:
-    simulator = Simulator(tiny, "device-first")
+    simulator = Simulator(tiny, DeviceFirst())
     assert sorted(simulator.nodes) == sorted(
         [f"dev-{i}" for i in range(3)] + ["edge-0", "edge-1", "cloud-0"]
     )
@@ -227,8 +230,8 @@ def test_fast_init_keeps_the_core_types_frozen_equal_and_hashable() -> None:
     import dataclasses
 
     from npu_sim.engine import Job
-    from orchestrator.cluster import Request
-    from orchestrator.policy.base import Step
+    from routing.policy import Step
+    from routing.request import Request
 
     step = Step("edge", "qwen2.5-0.5b", node="edge-0")
     assert step == Step("edge", "qwen2.5-0.5b", "edge-0", None, None)
@@ -241,3 +244,12 @@ def test_fast_init_keeps_the_core_types_frozen_equal_and_hashable() -> None:
     assert request.slo_s is None and dataclasses.replace(request, slo_s=2.0).slo_s == 2.0
     with pytest.raises(TypeError):
         Step("edge")  # type: ignore[call-arg]
+
+
+def test_plot_styles_tell_forty_series_apart_and_coinciding_series_share_one_label() -> None:
+    styles = [series_style(i, 40) for i in range(40)]
+    assert len({(str(s["color"]), s["linestyle"], s["marker"]) for s in styles}) == 40
+    assert [s["linewidth"] for s in styles] == sorted(
+        (s["linewidth"] for s in styles), reverse=True
+    )
+    assert same_groups([(1, 2), (3, 4), (1, 2), (5, 6)]) == [[0, 2], [1], [3]]

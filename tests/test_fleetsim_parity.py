@@ -20,6 +20,7 @@ from fleetsim.workload import arrivals
 from npu_sim.models import LLM
 from npu_sim.predictor import default_predictor
 from orchestrator.client import OrchestratorClient
+from routing.specs import PolicySpec
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.timeout(180)
@@ -32,13 +33,13 @@ def stack_config(scenario: Scenario, time_scale: float) -> StackConfig:
     return StackConfig(
         agents=[
             AgentConfig(
-                name,
                 group.tier,
                 group.hardware,
                 dict(group.models),
                 nodes=group.nodes,
                 queue_capacity=group.queue_capacity,
                 max_batch=group.max_batch,
+                name=name,
             )
             for name, group in scenario.topology.items()
         ],
@@ -77,7 +78,7 @@ def simulated(scenario: Scenario, policy: str) -> dict[str, dict]:
                 "energy_j": outcome.energy_j,
             }
 
-    simulate_policy(scenario, policy, scenario.seed, [keep], default_predictor())
+    simulate_policy(scenario, PolicySpec(policy), scenario.seed, [keep], default_predictor())
     return outcomes
 
 

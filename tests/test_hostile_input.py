@@ -24,7 +24,7 @@ from edgetier.v1 import (
 )
 from npu_sim.catalog import default_catalog
 from orchestrator.client import OrchestratorClient
-from orchestrator.policy import POLICIES
+from routing.policies import BUILTINS
 from tests.live import small_stack
 
 pytestmark = pytest.mark.timeout(180)
@@ -74,7 +74,7 @@ def infer_requests(draw: st.DrawFn) -> orchestrator_pb2.InferRequest:
         slo_ms=draw(st.floats(allow_nan=True, allow_infinity=True)),
         request_id=draw(text()),
         client_node=draw(st.sampled_from(["", "dev-0", "edge-0", "cloud-0"]) | text()),
-        policy=draw(st.sampled_from(["", *POLICIES]) | text()),
+        policy=draw(st.sampled_from(["", *BUILTINS]) | text()),
     )
     prompt = draw(st.sampled_from(["text", "tokens", "none"]))
     if prompt == "text":

@@ -152,7 +152,7 @@ def test_energy_counter_grows_with_work_and_with_idle_time(
     assert after - idle > 1.0  # the request's joules, far above a second of idle
 
 
-def test_cli_infer_and_nodes_print_json(stack: LocalStack) -> None:
+def test_cli_infer_and_nodes_print_json_with_the_documented_defaults(stack: LocalStack) -> None:
     def run(*args: str) -> dict:
         done = subprocess.run(
             [sys.executable, "-m", "edgetier", *args, "--orchestrator", stack.address, "--json"],
@@ -174,13 +174,24 @@ def test_cli_infer_and_nodes_print_json(stack: LocalStack) -> None:
         "output_tokens",
         "escalations",
     } <= set(reply)
+    assert reply["slo_met"] is None  # no --slo-ms: null, not false
     streamed = run(
         "infer", "--model", "qwen2.5-0.5b", "--prompt-tokens", "9", "--max-tokens", "3", "--stream"
     )
     assert streamed["output_tokens"] == 3
+    defaults = run("infer", "--model", "qwen2.5-0.5b", "--prompt", "hi", "--slo-ms", "600000")
+    assert defaults["output_tokens"] == 128 and defaults["slo_met"] is True
     nodes = run("nodes")["nodes"]
     assert len(nodes) == 6 and {n["tier"] for n in nodes} == {"device", "edge", "cloud"}
     assert all({"hardware", "state", "queue_depth", "models", "power_w"} <= set(n) for n in nodes)
+
+
+def test_slo_met_is_null_without_an_slo_and_a_boolean_with_one(client: OrchestratorClient) -> None:
+    fields = {"prompt_tokens": 16, "max_tokens": 8, "client_node": "dev-0"}
+    assert client.infer("qwen2.5-0.5b", **fields)["slo_met"] is None
+    assert list(client.infer_stream("qwen2.5-0.5b", **fields))[-1]["slo_met"] is None
+    assert client.infer("qwen2.5-0.5b", slo_ms=600_000, **fields)["slo_met"] is True
+    assert client.infer("qwen2.5-0.5b", slo_ms=0.001, **fields)["slo_met"] is False
 
 
 def test_a_killed_agent_is_marked_down_and_traffic_moves(tmp_path) -> None:

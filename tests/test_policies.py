@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from npu_sim.predictor import default_predictor
-from orchestrator.cluster import Cluster, NodeState, Request
-from orchestrator.escalation import Escalator, NodeResult
-from orchestrator.policy import POLICIES, UnknownPolicyError, make_policy
-from orchestrator.policy.cascade import Cascade
+from routing.cluster import Cluster, NodeState
+from routing.escalation import Escalator, NodeResult
+from routing.policies import BUILTINS
+from routing.policies.cascade import Cascade
+from routing.policy import Policy
+from routing.request import Request
+from routing.specs import PolicyError, PolicySpec
 
 DEVICE_MODELS = {"qwen2.5-0.5b": "w8a16", "yolov8s": "w8a8"}
 EDGE_MODELS = {"qwen2.5-0.5b": "w8a16", "qwen2.5-7b": "w4a16", "yolov8s": "w8a8"}
@@ -39,21 +42,26 @@ def request(
     return Request(rid, model, 64, 32, slo, origin)
 
 
+def make_policy(name: str, seed: int = 0) -> Policy:
+    return PolicySpec(name).build(seed)
+
+
 def runnable(plan: tuple) -> list[str]:
     return [step.tier for step in plan if step.skip is None]
 
 
 def test_registry_has_every_builtin_policy() -> None:
-    assert set(POLICIES) == {
+    assert set(BUILTINS) == {
         "device-first",
         "cloud-only",
         "edge-only",
         "latency-greedy",
         "energy-aware",
+        "energy-marginal",
         "power-of-two-choices",
         "cascade",
     }
-    with pytest.raises(UnknownPolicyError, match="valid: cascade"):
+    with pytest.raises(PolicyError, match="built-in: device-first"):
         make_policy("fastest")
 
 
@@ -198,3 +206,28 @@ def test_low_confidence_answers_escalate_and_are_paid_for() -> None:
     outcome = walk.outcome
     assert outcome.energy_j > 24.0 and outcome.latency_s > 9.0
     assert outcome.escalations[0].reason == "low_confidence"
+
+
+def test_marginal_joules_are_the_cost_alone_on_an_idle_node_and_less_in_a_running_batch() -> None:
+    cluster = build()
+    req = request("qwen2.5-0.5b", origin=None)
+    cloud, device = cluster.node("cloud-0"), cluster.node("dev-0")
+    assert cloud is not None and device is not None
+    alone = cluster.estimate(cloud, req).energy_j
+    assert cluster.marginal_joules(cloud, req) == pytest.approx(alone)
+    assert cluster.marginal_joules(device, req) == pytest.approx(
+        cluster.estimate(device, req).energy_j
+    )  # a chip that does not batch: its own run
+    cloud.in_flight = 16
+    assert cluster.marginal_joules(cloud, req) < alone / 4
+
+
+def test_energy_marginal_sends_work_to_a_busy_gpu_and_keeps_it_off_an_idle_one() -> None:
+    cluster = build()
+    req = request("qwen2.5-7b", slo=60.0, origin="dev-0")
+    idle = PolicySpec("energy-marginal").build().decide(req, cluster)
+    cloud = cluster.node("cloud-0")
+    assert cloud is not None
+    cloud.in_flight = 24  # a full batch is running: joining it costs little
+    busy = PolicySpec("energy-marginal").build().decide(req, cluster)
+    assert runnable(idle)[0] == "edge" and runnable(busy)[0] == "cloud"

@@ -133,7 +133,11 @@ def test_an_agent_no_node_can_host_is_a_clear_error_before_anything_starts(
     cluster: tuple[Any, dict[str, str]], tmp_path: Path
 ) -> None:
     agent = AgentConfig(
-        "gpu", "cloud", "h100-pcie-80g", {"qwen2.5-0.5b": "fp16"}, ray_resources={"edgetier_gpu": 1}
+        "cloud",
+        "h100-pcie-80g",
+        {"qwen2.5-0.5b": "fp16"},
+        ray_resources={"edgetier_gpu": 1},
+        name="gpu",
     )
     stack = RayStack(StackConfig([agent]), port=0, log_dir=tmp_path)
     with pytest.raises(LaunchError, match=r"1 edgetier_gpu \(cluster: 0\)"):

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from deploy.local import LocalStack, first_json_line
-from edgetier.tls import TlsConfig
 from edgetier.v1 import agent_pb2, agent_pb2_grpc
+from edgetier.wire.tls import TlsConfig
 from orchestrator.client import OrchestratorClient
 from tests.live import small_stack, wait_for
 

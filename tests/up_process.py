@@ -31,7 +31,9 @@ START_TIMEOUT_S = 90.0
 def stack_file(folder: Path, config: StackConfig) -> Path:
     """`config` as the stack YAML file `edgetier up --config` reads."""
     path = folder / "stack.yaml"
-    path.write_text(yaml.safe_dump(dataclasses.asdict(config)))
+    data = dataclasses.asdict(config)
+    data["orchestrator"]["policy"] = config.orchestrator.policy.as_file_entry()
+    path.write_text(yaml.safe_dump(data))
     return path
 
 

@@ -59,6 +59,11 @@ class OrchestratorStub:
                 request_serializer=edgetier_dot_v1_dot_orchestrator__pb2.ListNodesRequest.SerializeToString,
                 response_deserializer=edgetier_dot_v1_dot_orchestrator__pb2.ListNodesReply.FromString,
                 _registered_method=True)
+        self.ListPolicies = channel.unary_unary(
+                '/edgetier.v1.Orchestrator/ListPolicies',
+                request_serializer=edgetier_dot_v1_dot_orchestrator__pb2.ListPoliciesRequest.SerializeToString,
+                response_deserializer=edgetier_dot_v1_dot_orchestrator__pb2.ListPoliciesReply.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServicer:
@@ -101,6 +106,13 @@ class OrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPolicies(self, request, context):
+        """The policies loaded at start: the only ones a request's `policy` may name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +140,11 @@ def add_OrchestratorServicer_to_server(servicer, server):
                     servicer.ListNodes,
                     request_deserializer=edgetier_dot_v1_dot_orchestrator__pb2.ListNodesRequest.FromString,
                     response_serializer=edgetier_dot_v1_dot_orchestrator__pb2.ListNodesReply.SerializeToString,
+            ),
+            'ListPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPolicies,
+                    request_deserializer=edgetier_dot_v1_dot_orchestrator__pb2.ListPoliciesRequest.FromString,
+                    response_serializer=edgetier_dot_v1_dot_orchestrator__pb2.ListPoliciesReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -265,6 +282,33 @@ class Orchestrator:
             '/edgetier.v1.Orchestrator/ListNodes',
             edgetier_dot_v1_dot_orchestrator__pb2.ListNodesRequest.SerializeToString,
             edgetier_dot_v1_dot_orchestrator__pb2.ListNodesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/edgetier.v1.Orchestrator/ListPolicies',
+            edgetier_dot_v1_dot_orchestrator__pb2.ListPoliciesRequest.SerializeToString,
+            edgetier_dot_v1_dot_orchestrator__pb2.ListPoliciesReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,9 +7,8 @@ from typing import NamedTuple
 import numpy as np
 
 from fleetsim.scenario import DeviceMapping, Scenario, Tokens
-from npu_sim.catalog import default_catalog
-from npu_sim.models import LLM
-from orchestrator.cluster import Request
+from npu_sim.models import LLM, Model
+from routing.request import Request
 
 #: Requests drawn per numpy call: large enough to amortise numpy, small enough to stay light.
 CHUNK = 65_536
@@ -60,10 +59,9 @@ def draw_devices(
     return [devices[i] for i in index]
 
 
-def shaped(model_id: str, prompt: int, output: int, cap: bool) -> tuple[int, int]:
+def shaped(model: Model, prompt: int, output: int, cap: bool) -> tuple[int, int]:
     """Token counts as the request carries them: 1 and 1 for a vision model (one image); an
     LLM's capped to its context (output first kept, prompt cut) when `cap`."""
-    model = default_catalog().model(model_id)
     if not isinstance(model, LLM):
         return 1, 1
     if cap and prompt + output > model.max_context:

@@ -22,7 +22,7 @@ from fleetsim.workload.arrival import (
     slo_table,
     stream,
 )
-from orchestrator.cluster import Request
+from routing.request import Request
 
 
 def poisson_arrivals(scenario: Scenario, workload: Poisson, seed: int) -> Iterator[Arrival]:
@@ -34,6 +34,7 @@ def poisson_arrivals(scenario: Scenario, workload: Poisson, seed: int) -> Iterat
     weights = np.array([entry.weight for entry in mix], dtype=float)
     weights /= weights.sum()
     slo = slo_table(scenario, names)
+    catalog = scenario.predictor().catalog
     devices = scenario.device_ids(workload.device_group)
     limit = workload.requests if workload.requests is not None else math.inf
     end = scenario.duration_s if scenario.duration_s is not None else math.inf
@@ -60,7 +61,7 @@ def poisson_arrivals(scenario: Scenario, workload: Poisson, seed: int) -> Iterat
             key = (model, p, o)
             shape = shapes.get(key)
             if shape is None:
-                shape = shapes[key] = shaped(model, p, o, cap=True)
+                shape = shapes[key] = shaped(catalog.model(model), p, o, cap=True)
             yield new_arrival(
                 t, Request(f"r{index}", model, shape[0], shape[1], slo[model], origin)
             )

@@ -34,7 +34,7 @@ from fleetsim.workload.arrival import (
     slo_table,
     stream,
 )
-from orchestrator.cluster import Request
+from routing.request import Request
 
 TRACES_DIR = Path(__file__).resolve().parent.parent / "data" / "traces"
 COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
@@ -108,6 +108,7 @@ def trace_arrivals(scenario: Scenario, workload: Trace, seed: int) -> Iterator[A
     weights = np.array([workload.models[m] for m in names], dtype=float)
     weights /= weights.sum()
     slo = slo_table(scenario, names)
+    catalog = scenario.predictor().catalog
     devices = scenario.device_ids(workload.device_group)
     models_rng, devices_rng = stream(seed, MODELS), stream(seed, DEVICES)
     end = scenario.duration_s if scenario.duration_s is not None else math.inf
@@ -131,7 +132,9 @@ def trace_arrivals(scenario: Scenario, workload: Trace, seed: int) -> Iterator[A
             if t > end:
                 return
             model = names[k]
-            prompt, output = shaped(model, context, generated, workload.cap_to_context)
+            prompt, output = shaped(
+                catalog.model(model), context, generated, workload.cap_to_context
+            )
             yield new_arrival(
                 t, Request(f"r{first + i}", model, prompt, output, slo[model], origin)
             )

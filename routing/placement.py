@@ -1,0 +1,126 @@
+"""Building blocks the policies share: choosing a node on a tier, and SLO checks."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from npu_sim.hardware import TIERS, Tier
+from routing.cluster import ClusterView, NodeState
+from routing.policy import Plan, Step
+from routing.request import Request
+
+
+def tier_step(
+    view: ClusterView, request: Request, tier: Tier, model: str, rng: random.Random
+) -> Step:
+    """The node to try on `tier` for `model`, or why there is none.
+
+    On the device tier a request with an origin can only run on its own device; without one,
+    any device serving the model will do. Elsewhere: the less loaded of two sampled nodes.
+    """
+    return tier_choice(view, request, tier, model, rng)[0]
+
+
+def tier_choice(
+    view: ClusterView, request: Request, tier: Tier, model: str, rng: random.Random
+) -> tuple[Step, NodeState | None]:
+    """`tier_step` and the node it chose (None if none), so that callers estimating the step
+    need not look the node up again (fleetsim makes millions of decisions)."""
+    if tier == "device" and request.origin is not None:
+        origin = view.node(request.origin)
+        if origin is None or model not in origin.models:
+            return _none(view, tier, model), None
+        if not origin.up:
+            return Step(tier, model, skip="unavailable"), None
+        return _checked(tier, model, origin), origin
+    node = least_loaded_of_two(view.serving(tier, model), rng)
+    if node is None:
+        return _none(view, tier, model), None
+    return _checked(tier, model, node), node
+
+
+def _none(view: ClusterView, tier: Tier, model: str) -> Step:
+    reason = "not_served" if view.could_fit(tier, model) else "does_not_fit"
+    return Step(tier, model, skip=reason)
+
+
+def _checked(tier: Tier, model: str, node: NodeState) -> Step:
+    if node.in_flight >= node.queue_capacity + node.max_batch:  # node.full, inlined
+        return Step(tier, model, node=node.id, skip="queue_full")
+    return Step(tier, model, node=node.id)
+
+
+def tiers_in_use(view: ClusterView) -> list[Tier]:
+    """Tiers the cluster has nodes on, nearest first."""
+    return [tier for tier in TIERS if view.has_tier(tier)]
+
+
+def escalating(
+    view: ClusterView, request: Request, rng: random.Random, model: str | None = None
+) -> Plan:
+    """Nearest tier first, escalating outwards; a tier predicted to miss the SLO is passed over
+    (`slo_miss`) unless no later tier can take the request."""
+    model = model or request.model
+    choices = [tier_choice(view, request, tier, model, rng) for tier in tiers_in_use(view)]
+    steps = [step for step, _ in choices]
+    if request.slo_s is None:
+        return tuple(steps)
+    runnable = [i for i, step in enumerate(steps) if step.skip is None]
+    for i in runnable[:-1]:
+        step, node = choices[i]
+        if node is not None and view.estimate(node, request, model).latency_s > request.slo_s:
+            steps[i] = Step(step.tier, model, node=step.node, skip="slo_miss")
+    return tuple(steps)
+
+
+def split_steps(
+    view: ClusterView, request: Request, rng: random.Random
+) -> tuple[list[tuple[Step, NodeState]], list[Step]]:
+    """One step per tier in use: the runnable ones with the node each names, and the passed-over
+    ones (which a plan still lists, so that it says why each tier was not tried)."""
+    runnable: list[tuple[Step, NodeState]] = []
+    skipped: list[Step] = []
+    for tier in tiers_in_use(view):
+        step, node = tier_choice(view, request, tier, request.model, rng)
+        if node is not None and step.skip is None:
+            runnable.append((step, node))
+        else:
+            skipped.append(step)
+    return runnable, skipped
+
+
+def least_loaded_of_two(nodes: Sequence[NodeState], rng: random.Random) -> NodeState | None:
+    """Power of two choices: sample two nodes, keep the less loaded (ties: the first)."""
+    if not nodes:
+        return None
+    if len(nodes) == 1:
+        return nodes[0]
+    first, second = two_of(rng, len(nodes))
+    a, b = nodes[first], nodes[second]
+    return b if b.load < a.load else a
+
+
+def two_of(rng: random.Random, n: int) -> tuple[int, int]:
+    """Two distinct indices below `n` (>= 2): exactly what `rng.sample(range(n), 2)` returns,
+    from the same random draws (CPython's two branches: a pool for small n, rejection above),
+    without sample()'s generic checks, which cost more than the draws on this path (every
+    routing decision; fleetsim makes millions)."""
+    bits = rng.getrandbits
+    k = n.bit_length()  # Random._randbelow_with_getrandbits, inlined
+    first = bits(k)
+    while first >= n:
+        first = bits(k)
+    if n <= 21:
+        m = n - 1
+        k = m.bit_length()
+        second = bits(k)
+        while second >= m:
+            second = bits(k)
+        return first, (m if second == first else second)
+    second = first
+    while second == first:
+        second = bits(k)
+        while second >= n:
+            second = bits(k)
+    return first, second
