@@ -38,9 +38,6 @@ request's own KV term (in fixed_j) and the rest is >= alpha * Stot + beta * T. S
 attributed energy is at least the objective at its point, and the LP optimum is at most that.
 The bound is on runs where every node attempt is answered: an attempt the router gives up on
 (timeout) or an outage kills keeps its share of the steps it was in, charged to no request.
-The fleet's total energy has no such exception: it pays every step and all idle power, so
-the same program with dynamic costs (energy above idle) plus the idle floor of every node up to
-the last arrival bounds it for every run (`solve(..., fleet=True)`).
 
 Solving for each (k, d) a policy reached costs one solve each; the cuts found at the first
 solve are kept for the others.
@@ -73,14 +70,16 @@ class Relaxation:
 
     met: int
     dropped: int
-    joules: float  # total, attributed (or the fleet's, with fleet=True)
+    joules: float  # total, attributed to requests
     x: np.ndarray  # per option: served within its SLO
     y: np.ndarray  # per option: served late
     drop: np.ndarray  # per request
     steps: dict[tuple[int, str], float]  # (pool, model) -> decode steps
     tokens: dict[tuple[int, str], float]
-    # (pool, model) -> (first slot's start, slot seconds, steps per slot): where it decodes
-    profile: dict[tuple[int, str], tuple[float, float, np.ndarray]]
+    #: The optimum's dual prices of the SLO count (joules per SLO more, <= 0 as HiGHS signs
+    #: the sensitivity of a <= row) and of the drop allowance (joules per drop more, <= 0).
+    met_price: float = 0.0
+    drop_price: float = 0.0
 
 
 class _Rows:
@@ -131,11 +130,9 @@ class LowerBound:
         options: Options,
         slots_per_window: int = SLOTS_PER_WINDOW,
         cut_rounds: int = CUT_ROUNDS,
-        idle_floor_j: float = 0.0,
     ) -> None:
         self.options = options
         self.cut_rounds = cut_rounds
-        self.idle_floor_j = idle_floor_j
         o = options
         self.requests = o.requests
         has_slo = np.isfinite(o.slo)
@@ -173,12 +170,7 @@ class LowerBound:
         column += 2 * len(keys)
         self.lines = []
         for pool, model in keys:
-            self.lines.append(
-                (
-                    hull_lines(o.floors[(pool, model)].h),
-                    hull_lines(o.floors[(pool, model)].h_dynamic),
-                )
-            )
+            self.lines.append(hull_lines(o.floors[(pool, model)].h))
         self.e0 = column
         column += len(keys)
         self.columns = column
@@ -186,6 +178,7 @@ class LowerBound:
         self.cuts = _Rows()
         self._cut_keys: set[tuple[int, float, float]] = set()
         self.bounds = self._bounds()
+        self._solved: dict[tuple[int, int], Relaxation | None] = {}
 
     # -- the program -----------------------------------------------------------------------
 
@@ -215,9 +208,7 @@ class LowerBound:
             xs, ys = np.flatnonzero(xr >= 0), np.flatnonzero(yr >= 0)
             eq.add(
                 np.concatenate([xr[xs], yr[ys], np.arange(resources)]),
-                np.concatenate(
-                    [self.x0 + xs, self.y0 + ys, self.t0 + np.arange(resources)]
-                ),
+                np.concatenate([self.x0 + xs, self.y0 + ys, self.t0 + np.arange(resources)]),
                 np.concatenate(
                     [
                         -o.tokens[self.x_options[xs]],
@@ -249,7 +240,9 @@ class LowerBound:
             rows = [index, row_of]
             cols = [self._x_col(met), np.repeat(base + first, width) + offset]
             vals = [o.tokens[met].astype(float), -np.ones(int(width.sum()))]
-            ub.add(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), np.zeros(len(met)))
+            ub.add(
+                np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), np.zeros(len(met))
+            )
         # Stot >= steps in slots; T <= max_batch * Stot.
         for r, (pool, _) in enumerate(self.resources):
             slots = self.grid[pool][2] if pool in self.grid else 0
@@ -289,19 +282,19 @@ class LowerBound:
         bounds[: self.drop0 + o.requests, 1] = 1.0
         unservable = np.ones(o.requests, dtype=bool)
         unservable[o.request] = False
+        self.unservable = int(unservable.sum())
         bounds[self.drop0 + np.flatnonzero(unservable), 0] = 1.0
         return bounds
 
-    def _objective(self, fleet: bool) -> tuple[np.ndarray, _Rows]:
+    def _objective(self) -> tuple[np.ndarray, _Rows]:
         """Costs, and the hull rows alpha * Stot + beta * T - e <= 0."""
         o = self.options
-        fixed = o.fixed_dynamic_j if fleet else o.fixed_j
+        fixed = o.fixed_j
         c = np.zeros(self.columns)
         c[self.x0 : self.y0] = fixed[self.x_options]
         c[self.y0 : self.drop0] = fixed[self.y_options]
         rows = _Rows()
-        for r, (attributed, dynamic) in enumerate(self.lines):
-            lines = dynamic if fleet else attributed
+        for r, lines in enumerate(self.lines):
             count = len(lines)
             alphas = np.array([a for a, _ in lines])
             betas = np.array([b for _, b in lines])
@@ -316,19 +309,50 @@ class LowerBound:
 
     # -- solving ---------------------------------------------------------------------------
 
-    def solve(self, met: int, dropped: int = 0, fleet: bool = False) -> Relaxation | None:
-        """The optimum meeting at least `met` SLOs with at most `dropped` requests unserved
-        (None when no schedule can: not even alone on idle nodes). Adds capacity cuts."""
+    def joules_at(self, met: int, dropped: int = 0) -> float | None:
+        """The bound in joules per request: the least any run meeting `met` SLOs with at most
+        `dropped` requests unserved can spend (None if no run can meet that many)."""
+        relaxation = self.solve(met, dropped)
+        if relaxation is None:
+            return None
+        return relaxation.joules / max(self.requests, 1)
+
+    def tangent_at(self, met: int, dropped: int = 0) -> float | None:
+        """A cheaper, looser bound in joules per request, from the programs already solved (at
+        least one): the dual solution of a solved program is feasible for the program at any
+        (met, dropped), since only right-hand sides change, so by weak duality its objective
+        there, the solved optimum moved along its two prices, is below that program's optimum
+        (the tightest of these tangents; None if no run can meet that many)."""
         if met > self.max_met:
             return None
+        dropped = max(dropped, self.unservable)
+        solved = [r for r in self._solved.values() if r is not None]
+        assert solved, "solve() the program at some point first"
+        best = max(
+            r.joules + r.met_price * (r.met - met) + r.drop_price * (dropped - r.dropped)
+            for r in solved
+        )
+        return max(0.0, best) / max(self.requests, 1)
+
+    def solve(self, met: int, dropped: int = 0) -> Relaxation | None:
+        """The optimum meeting at least `met` SLOs with at most `dropped` requests unserved
+        (None when no schedule can: not even alone on idle nodes). Every run drops the
+        requests no pool can serve, so at least those may go unserved. Adds capacity cuts."""
+        if met > self.max_met:
+            return None
+        dropped = max(dropped, self.unservable)
+        key = (met, dropped)
+        if key in self._solved:
+            return self._solved[key]
         for _ in range(self.cut_rounds + 1):
-            relaxation = self._solve_once(met, dropped, fleet)
+            relaxation = self._solve_once(met, dropped)
             if relaxation is None or not self._add_cuts(relaxation):
-                return relaxation
+                break
+        self._solved[key] = relaxation
         return relaxation
 
-    def _solve_once(self, met: int, dropped: int, fleet: bool) -> Relaxation | None:
-        c, hull = self._objective(fleet)
+    def _solve_once(self, met: int, dropped: int) -> Relaxation | None:
+        c, hull = self._objective()
         counts = _Rows()
         nx, n = len(self.x_options), self.options.requests
         counts.add(np.zeros(nx), self.x0 + np.arange(nx), -np.ones(nx), [-float(met)])
@@ -343,12 +367,8 @@ class LowerBound:
         if result.status != 0:
             raise RuntimeError(f"the bound's linear program failed: {result.message}")
         v = result.x
+        met_price, drop_price = result.ineqlin.marginals[-2:]
         steps = {key: float(v[self.stot0 + r]) for r, key in enumerate(self.resources)}
-        profile = {}
-        for r, key in enumerate(self.resources):
-            if key[0] in self.grid:
-                begin, slot, slots = self.grid[key[0]]
-                profile[key] = (begin, slot, v[self.s0[r] : self.s0[r] + slots].copy())
         tokens = {key: float(v[self.t0 + r]) for r, key in enumerate(self.resources)}
         ny = len(self.y_options)
         x = np.zeros(len(self.options.request))
@@ -358,13 +378,14 @@ class LowerBound:
         return Relaxation(
             met,
             dropped,
-            float(result.fun) + (self.idle_floor_j if fleet else 0.0),
+            float(result.fun),
             x,
             y,
             v[self.drop0 : self.drop0 + n],
             steps,
             tokens,
-            profile,
+            float(met_price),
+            float(drop_price),
         )
 
     def _add_cuts(self, relaxation: Relaxation) -> bool:
@@ -389,7 +410,9 @@ class LowerBound:
             self._cut_keys.add(key)
             nodes = len(o.pools[pool].nodes)
             up, _ = _up(o.pools[pool].down, lo, hi)
-            self.cuts.add(np.zeros(len(inside)), self._x_col(inside), o.work_s[inside], [nodes * up])
+            self.cuts.add(
+                np.zeros(len(inside)), self._x_col(inside), o.work_s[inside], [nodes * up]
+            )
         return True
 
     def _violations(

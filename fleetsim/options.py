@@ -22,12 +22,12 @@ request, and the pool is up when the request arrives: plans are decided on arriv
 policy sees no node of a pool that is down. A request served on a pool must end before the
 pool's next outage (its work would be lost), which shortens its window.
 
-Every number here is in seconds and joules, `dynamic` ones being what the chip draws above its
-idle power (what the fleet's total energy adds to the idle floor of its nodes).
+Every number here is in seconds and joules.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,7 +41,6 @@ from npu_sim.engine import Job, NodeEngine, NodeSpec
 from npu_sim.hardware import TIERS
 from npu_sim.models import LLM
 from npu_sim.perf import Costs
-from npu_sim.power import K_COMPUTE, K_MEMORY
 from npu_sim.predictor import Predictor
 from routing.policy import Policy
 
@@ -50,47 +49,45 @@ from routing.policy import Policy
 class DecodeFloor:
     """A floor under the energy of one decode step of `b` requests holding `C` tokens of KV
     cache, as `Costs.decode_step(b, C).joules` charges it: E(b, C) >= h[b - 1] + kappa * C,
-    for every b in 1..max_batch and C >= 0; `dynamic` the same for the energy above idle.
-    `step_s` is a floor under any step's duration.
+    for every b in 1..max_batch and C >= 0. `step_s` is a floor under any step's duration.
 
     Why it is a floor (npu_sim.perf and npu_sim.power): a step lasts s = max(memory time,
-    compute time) + overhead >= m = bytes / (bandwidth * efficiency) + overhead, and draws
-    idle + (max - idle) * min(1, A / s) with A = K_COMPUTE * flops / peak + K_MEMORY * bytes /
-    bandwidth, so E = idle * s + (max - idle) * min(s, A), which grows with s: E >= idle * m +
-    (max - idle) * min(m, A). Bytes (weights + kv * C) and flops (2 * params * b + attention *
-    C) are linear in b and C, so that is the smaller of two planes L1, L2, and min(L1, L2) >=
-    min(L1, L2 at C = 0) + min(their C slopes) * C. While a step is memory-bound and below the
-    power cap (every shipped GPU configuration) the floor is exact."""
+    compute time) + overhead + per-layer cost >= m = bytes / (bandwidth * efficiency) +
+    overhead + per-layer cost, and draws idle + (max - idle) * min(1, A / s) with A = k_compute
+    * flops / rate + k_memory * bytes / bandwidth, so E = idle * s + (max - idle) * min(s, A),
+    which grows with s: E >= idle * m + (max - idle) * min(m, A). Bytes (weights + kv * C) and
+    flops (2 * params * b + attention * C) are linear in b and C, so that is the smaller of two
+    planes L1, L2, and min(L1, L2) >= min(L1, L2 at C = 0) + min(their C slopes) * C. While a
+    step is memory-bound and below the power cap (every shipped GPU configuration) the floor is
+    exact."""
 
     h: np.ndarray
     kappa: float
-    h_dynamic: np.ndarray
-    kappa_dynamic: float
     step_s: float
 
 
 def decode_floor(costs: Costs, max_batch: int) -> DecodeFloor:
+    """The floor of `costs`'s decode steps for batches up to `max_batch` (see `DecodeFloor`)."""
     llm = costs.model
     assert isinstance(llm, LLM)
-    hardware, factors = costs.hardware, costs.factors
-    bandwidth, peak = costs.bandwidth, costs.peak_ops_per_s
+    hardware, factors, power = costs.hardware, costs.factors, costs.factors.power
+    bandwidth, rate = costs.bandwidth, costs.prefill_ops_per_s
     weights = llm.decode_weight_bytes(costs.precision)
     kv = llm.kv_bytes_per_token(costs.precision)
     per_token_flops = llm.decode_flops(0.0)  # b requests: b * this + attention * C
     attention = llm.decode_flops(1.0) - per_token_flops
-    step_s = weights / (bandwidth * factors.decode.efficiency) + factors.decode.overhead
+    fixed_s = factors.decode.overhead + factors.decode.per_layer * llm.layers
+    step_s = weights / (bandwidth * factors.decode.efficiency) + fixed_s
     step_per_context = kv / (bandwidth * factors.decode.efficiency)
     batch = np.arange(1, max_batch + 1, dtype=float)
-    activity = K_COMPUTE * per_token_flops * batch / peak + K_MEMORY * weights / bandwidth
-    activity_per_context = K_COMPUTE * attention / peak + K_MEMORY * kv / bandwidth
+    activity = power.compute * per_token_flops * batch / rate + power.memory * weights / bandwidth
+    activity_per_context = power.compute * attention / rate + power.memory * kv / bandwidth
     idle, span = hardware.idle_w, hardware.max_w - hardware.idle_w
     capped = np.minimum(step_s, activity)  # min(m, A) at C = 0
     capped_per_context = min(step_per_context, activity_per_context)
     return DecodeFloor(
         h=idle * step_s + span * capped,
         kappa=idle * step_per_context + span * capped_per_context,
-        h_dynamic=span * capped,
-        kappa_dynamic=span * capped_per_context,
         step_s=step_s,
     )
 
@@ -111,7 +108,7 @@ def hull_lines(h: np.ndarray) -> list[tuple[float, float]]:
     if len(points) == 1:  # max_batch 1: every step holds one token
         return [(points[0][1], 0.0)]
     lines = []
-    for (b1, v1), (b2, v2) in zip(points, points[1:], strict=False):
+    for (b1, v1), (b2, v2) in itertools.pairwise(points):
         beta = (v2 - v1) / (b2 - b1)
         lines.append((v1 - beta * b1, beta))
     return lines
@@ -150,9 +147,9 @@ class Pool:
 class Options:
     """Every request (in arrival order) and every way to serve it, as flat arrays.
 
-    Per request r: `arrival[r]`, `slo[r]` (inf: none), `prompt[r]`, `output[r]` (tokens). Per option o: `request[o]`, `pool[o]`,
-    `model[o]`, `tier[o]`; `fixed_j[o]` what the request pays whatever its batch (prefill or
-    whole service, KV floor, network; `fixed_dynamic_j` above idle); `tokens[o]` the decode
+    Per request r: `arrival[r]`, `slo[r]` (inf: none), `prompt[r]`, `output[r]` (tokens). Per
+    option o: `request[o]`, `pool[o]`, `model[o]`, `tier[o]`; `fixed_j[o]` what the request
+    pays whatever its batch (prefill or whole service, KV floor, network); `tokens[o]` the decode
     steps it shares with a batch (0 where the chip does not batch); `ready[o]` when it can start
     on the node (arrival + network), `start[o]` when its decode steps can start (after its
     prefill; = ready where not batched); `deadline[o]` when it must be done to meet its SLO
@@ -170,7 +167,6 @@ class Options:
     model: list[str]
     tier: np.ndarray
     fixed_j: np.ndarray
-    fixed_dynamic_j: np.ndarray
     tokens: np.ndarray
     ready: np.ndarray
     start: np.ndarray
@@ -192,7 +188,6 @@ class _Charge:
     """An option's numbers that depend only on (pool kind, model, tokens)."""
 
     fixed_j: float
-    fixed_dynamic_j: float
     tokens: int
     network_s: float
     prefill_s: float
@@ -240,9 +235,7 @@ class OptionsBuilder:
                 else:
                     self._group_pool[name] = index
                     for model in group.models:
-                        self._serving.setdefault((TIERS.index(group.tier), model), []).append(
-                            index
-                        )
+                        self._serving.setdefault((TIERS.index(group.tier), model), []).append(index)
         self.policies = policies
         self.floors: dict[tuple[int, str], DecodeFloor] = {}
         self._charges: dict[tuple[str, str, int, int], _Charge | None] = {}
@@ -271,7 +264,9 @@ class OptionsBuilder:
                 if device is not None:
                     choices.append((device, request.model))
             else:
-                choices += [(p, request.model) for p in self._serving.get((tier, request.model), [])]
+                choices += [
+                    (p, request.model) for p in self._serving.get((tier, request.model), [])
+                ]
         # Answers by another model that a policy of the run declares final (a cascade's
         # confident small-model answer): options too, their confidence known in advance.
         for policy in self.policies:
@@ -283,7 +278,10 @@ class OptionsBuilder:
                         choices.append((device, substitute.model))
                 else:
                     tier = TIERS.index(substitute.tier)
-                    choices += [(p, substitute.model) for p in self._serving.get((tier, substitute.model), [])]
+                    choices += [
+                        (p, substitute.model)
+                        for p in self._serving.get((tier, substitute.model), [])
+                    ]
         choices = list(dict.fromkeys(choices))
         for pool_index, model in choices:
             pool = self.pools[pool_index]
@@ -301,7 +299,6 @@ class OptionsBuilder:
                     model,
                     pool.tier,
                     charge.fixed_j,
-                    charge.fixed_dynamic_j,
                     charge.tokens,
                     ready,
                     ready + charge.prefill_s,
@@ -327,26 +324,17 @@ class OptionsBuilder:
         costs = engine.costs(model)
         if costs is None or engine.check(Job("bound", model, prompt, output)) is not None:
             return None
-        idle = engine.hardware.idle_w
         transfer = self.network.transfer(TIERS[pool.tier], costs.model, prompt, output)
-        if not isinstance(costs.model, LLM):
-            phase = costs.vision(1)
-            joules, seconds = phase.joules, phase.seconds
+        if not isinstance(costs.model, LLM) or not pool.batching:
+            # Alone, as the engine charges it: one image, or prefill and decode on its own.
+            if isinstance(costs.model, LLM):
+                service = costs.serve(prompt, output)
+                joules, seconds = service.energy_j, service.latency_s
+            else:
+                phase = costs.vision(1)
+                joules, seconds = phase.joules, phase.seconds
             return _Charge(
                 joules + transfer.joules,
-                joules - idle * seconds + transfer.joules,
-                0,
-                transfer.seconds,
-                0.0,
-                seconds,
-                transfer.seconds + seconds,
-            )
-        if not pool.batching:
-            service = costs.serve(prompt, output)
-            joules, seconds = service.energy_j, service.latency_s
-            return _Charge(
-                joules + transfer.joules,
-                joules - idle * seconds + transfer.joules,
                 0,
                 transfer.seconds,
                 0.0,
@@ -363,8 +351,6 @@ class OptionsBuilder:
         context = steps * (prompt + 1) + steps * (steps - 1) / 2
         return _Charge(
             prefill.joules + floor.kappa * context + transfer.joules,
-            prefill.joules - idle * prefill.seconds + floor.kappa_dynamic * context
-            + transfer.joules,
             steps,
             transfer.seconds,
             prefill.seconds,
@@ -373,8 +359,9 @@ class OptionsBuilder:
         )
 
     def build(self) -> Options:
+        """The collected options as arrays."""
         rows = self._rows
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(12)]
+        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(11)]
         as_float = lambda i: np.asarray(columns[i], dtype=float)  # noqa: E731
         return Options(
             pools=self.pools,
@@ -388,13 +375,12 @@ class OptionsBuilder:
             model=list(columns[2]),
             tier=np.asarray(columns[3], dtype=np.int64),
             fixed_j=as_float(4),
-            fixed_dynamic_j=as_float(5),
-            tokens=np.asarray(columns[6], dtype=np.int64),
-            ready=as_float(7),
-            start=as_float(8),
-            deadline=as_float(9),
-            work_s=as_float(10),
-            meets=np.asarray(columns[11], dtype=bool),
+            tokens=np.asarray(columns[5], dtype=np.int64),
+            ready=as_float(6),
+            start=as_float(7),
+            deadline=as_float(8),
+            work_s=as_float(9),
+            meets=np.asarray(columns[10], dtype=bool),
             ids=self.ids,
         )
 
@@ -407,5 +393,3 @@ def collect(
     for arrival in arrivals:
         builder.add(arrival)
     return builder.build()
-
-

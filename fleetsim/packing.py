@@ -79,21 +79,12 @@ class Run:
     start: float = math.nan
 
 
-def pack(
-    runs: list[Run],
-    max_batch: int,
-    order: list[int] | None = None,
-    guide: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-) -> None:
-    """Set every run's start (see the module's docstring); runs are placed in `order`
-    (default: longest first). `guide` (per model: times, cumulative weight) makes a run
-    prefer where that weight is: the relaxation's steps."""
+def pack(runs: list[Run], max_batch: int, order: list[int]) -> None:
+    """Set every run's start (see the module's docstring); runs are placed in `order`."""
     lanes: dict[str, Occupancy] = {}
     for run in runs:
         lanes.setdefault(run.model, Occupancy())
-    for i in order if order is not None else sorted(
-        range(len(runs)), key=lambda i: -runs[i].length
-    ):
+    for i in order:
         run = runs[i]
         mine = lanes[run.model]
         low, high = run.earliest, max(run.earliest, run.latest)
@@ -102,11 +93,6 @@ def pack(
             np.clip(np.concatenate((near, near - run.length, [low, high])), low, high)
         )
         gain = mine.overlap(starts, run.length)
-        if guide is not None and run.model in guide:
-            times, weight = guide[run.model]
-            gain = gain * 1e-6 + np.interp(starts + run.length, times, weight) - np.interp(
-                starts, times, weight
-            )
         clash = sum(
             (other.overlap(starts, run.length) for m, other in lanes.items() if m != run.model),
             np.zeros(len(starts)),

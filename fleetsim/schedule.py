@@ -27,7 +27,6 @@ the simulator holds requests to.
 from __future__ import annotations
 
 import heapq
-import os
 import math
 from dataclasses import dataclass, field
 
@@ -115,7 +114,6 @@ class _Item:
 class _NodePlan:
     spec: NodeSpec
     pool: Pool
-    profile: dict[str, tuple[float, float, np.ndarray]]  # model -> the relaxation's steps
     items: list[_Item] = field(default_factory=list)
 
 
@@ -124,9 +122,9 @@ def make_plan(
     relaxation: Relaxation,
     scenario: Scenario,
     predictor: Predictor,
-    request_ids: list[str],
 ) -> OfflinePlan:
     """The offline schedule for the relaxation's choices (see the module's docstring)."""
+    request_ids = options.ids
     chosen, drops = _choose(options, relaxation)
     nodes = _place(options, relaxation, chosen, scenario, predictor)
     missed = {node_id: _play(node, predictor) for node_id, node in nodes.items() if node.items}
@@ -172,11 +170,7 @@ def _choose(options: Options, relaxation: Relaxation) -> tuple[np.ndarray, list[
         r = int(options.request[o])
         if chosen[r] < 0:
             chosen[r], best[r] = o, served[o]
-    drops = [
-        r
-        for r in range(options.requests)
-        if chosen[r] >= 0 and relaxation.drop[r] > best[r]
-    ]
+    drops = [r for r in range(options.requests) if chosen[r] >= 0 and relaxation.drop[r] > best[r]]
     chosen[drops] = -1
     return chosen, drops
 
@@ -212,13 +206,19 @@ def _place(
                 queue_capacity=group.queue_capacity,
                 max_batch=group.max_batch,
             )
-            profile = {m: p for (q, m), p in relaxation.profile.items() if q == pool_index}
-            nodes[node_id] = _NodePlan(spec, pool, profile)
+            nodes[node_id] = _NodePlan(spec, pool)
         members.sort(key=lambda o: options.ready[o])
         spec = nodes[pool.nodes[0]].spec
         items = [
-            _item(options, o, bool(late[o]), batch.get((pool_index, options.model[o]), 1),
-                  spec, predictor, scenario)
+            _item(
+                options,
+                o,
+                bool(late[o]),
+                batch.get((pool_index, options.model[o]), 1),
+                spec,
+                predictor,
+                scenario,
+            )
             for o in members
         ]
         for item, node_id in zip(items, _nodes_for(pool, items, options), strict=True):
@@ -304,7 +304,9 @@ def _nodes_for(pool: Pool, items: list[_Item], options: Options) -> list[str]:
     else:
         for i, m in enumerate(models):
             sets[m] = [nodes[i % len(nodes)]]
-    window = float(np.median([i.deadline - i.ready for i in items if math.isfinite(i.deadline)] or [1.0]))
+    window = float(
+        np.median([i.deadline - i.ready for i in items if math.isfinite(i.deadline)] or [1.0])
+    )
     found = []
     for item in items:
         mine = sets[item.job.model]
@@ -348,10 +350,6 @@ def _play(node: _NodePlan, predictor: Predictor) -> list[_Item]:
                 over = item.done - item.deadline if math.isfinite(item.done) else item.service_s
                 item.margin += 1.5 * over + 0.02 * window
         outcome = [(item.release, item.first, item.done) for item in items]
-        if os.environ.get("PLANDEBUG"):
-            print(node.spec.id, strategy, len(items), len(missed), round(energy))
-            for i in missed[:3]:
-                print("   ", i.job, "ready", round(i.ready,2), "dl", round(i.deadline,2), "rel", round(i.release,2), "first", round(i.first,2), "done", round(i.done,2), "svc", round(i.service_s,2), "lim", round(i.limit_s,2), "margin", round(i.margin,2), "late", i.late)
         if best is None or (len(missed), energy) < best[:2]:
             best = (len(missed), energy, outcome)
     assert best is not None
@@ -385,27 +383,8 @@ def _pack(node: _NodePlan) -> None:
         )
         for item in items
     ]
-    if os.environ.get("PACKORDER") == "due":
-        order = sorted(range(len(runs)), key=lambda i: (items[i].late, runs[i].latest))
-    else:
-        order = sorted(range(len(runs)), key=lambda i: (items[i].late, -runs[i].length))
-    guide = None
-    if os.environ.get("GUIDE"):
-        guide = {}
-        for key, (begin, slot, values) in node.profile.items():
-            times = begin + slot * np.arange(len(values) + 1)
-            guide[key] = (times, np.concatenate(([0.0], np.cumsum(values))))
-    pack(runs, node.spec.max_batch, order, guide)
-    if os.environ.get("PLANDEBUG"):
-        ts = sorted((r.start, r.start + r.length) for r in runs)
-        union = 0.0; cur_s, cur_e = None, None
-        for a, b in ts:
-            if cur_e is None or a > cur_e:
-                if cur_e is not None: union += cur_e - cur_s
-                cur_s, cur_e = a, b
-            else: cur_e = max(cur_e, b)
-        if cur_e is not None: union += cur_e - cur_s
-        print("   planned union", node.spec.id, round(union), "sum", round(sum(r.length for r in runs)))
+    order = sorted(range(len(runs)), key=lambda i: (items[i].late, -runs[i].length))
+    pack(runs, node.spec.max_batch, order)
     for item, run in zip(items, runs, strict=True):
         item.planned = max(item.ready, run.start - item.prefill_s)
 
@@ -543,8 +522,10 @@ def _bursts(
         entry = heapq.heappop(pending)
         item = entry[2]
         finish = now + item.service_s
-        if item.job.model == model and item.batching and (
-            (starting and not item.late) or finish <= end or item.due <= end
+        if (
+            item.job.model == model
+            and item.batching
+            and ((starting and not item.late) or finish <= end or item.due <= end)
         ):
             chosen.append(item)
             lanes -= 1

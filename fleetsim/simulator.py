@@ -109,6 +109,7 @@ class Simulator:
         self.models = self.predictor.catalog.models_by_id
         self.attempt_floor_s = scenario.attempt_floor_s
         self.now = 0.0
+        self._down_j = 0.0  # energy of engines lost to outages, up to when they went down
         self.arrived = 0
         self.in_flight = 0
         self._heap: list[tuple[float, int, Callable[[Any, float], None], Any]] = []
@@ -320,6 +321,7 @@ class Simulator:
             if node.outages > 1:
                 continue
             self.cluster.set_up(node.spec.id, False)
+            self._down_j += node.engine.energy_j(now)
             failed.extend(node.jobs.values())
             node.jobs.clear()
             node.scheduled = math.inf
@@ -337,6 +339,12 @@ class Simulator:
             node.engine = NodeEngine(node.spec, self.predictor, now)
             node.sync()
             self.cluster.set_up(node.spec.id, True)
+
+    def nodes_energy_j(self) -> float:
+        """What every provisioned node drew from time 0 to the end of the run (`now`): busy
+        and idle power, nothing while down (a node that comes back starts a new engine)."""
+        up = sum(node.engine.energy_j(self.now) for node in self.nodes.values() if not node.outages)
+        return self._down_j + up
 
 
 def _ignore(arrival: float, request: Request, outcome: Outcome) -> None:

@@ -7,7 +7,7 @@ Each `--param PATH=v1,v2,...` sets a dotted path of the scenario file (values pa
 scalars) before validation, so a bad value fails like a bad file; `policy` picks the policies
 instead. Every grid point x seed is one independent run (fleetsim.runner, no records, no plots):
 run one after another here, or as Ray remote tasks (`ray_address`: "local" starts a local
-Ray, anything else is passed to ray.init(address=...)). The rows of all runs, oracle rows
+Ray, anything else is passed to ray.init(address=...)). The rows of all runs, bound rows
 included, go to one table (sweep.csv) with the parameters and seed as leading columns, and
 sweep.png plots attainment and joules per request against the first parameter.
 

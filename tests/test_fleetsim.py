@@ -1,4 +1,4 @@
-"""fleetsim in process: scenario validation, reproducibility, conservation, the oracle bound."""
+"""fleetsim in process: scenario validation, reproducibility, conservation, the energy bounds."""
 
 from __future__ import annotations
 
@@ -172,25 +172,28 @@ def test_an_outage_fails_over_and_drops_what_only_the_cloud_serves(
 
 
 @pytest.mark.parametrize("which", ["tiny", "outage"])
-def test_the_oracle_is_never_above_a_policy_at_the_same_attainment(
+def test_the_bound_is_below_every_run_and_the_offline_schedule_is_one(
     which: str, tiny_run: RunResult, outage_run: RunResult
 ) -> None:
     result = tiny_run if which == "tiny" else outage_run
-    for name, stats in result.stats.items():
-        bound = result.oracle.joules_at(stats.met, stats.dropped)
+    feasible = result.feasible
+    assert feasible is not None and feasible.policy == "offline-feasible"
+    for name, stats in [*result.stats.items(), (feasible.policy, feasible)]:
+        bound = result.bound_joules(name)
         assert bound is not None, f"{name} met more SLOs than the relaxation allows"
         assert bound <= stats.joules_per_request * (1 + 1e-9), name
-    # The summary's oracle row: the best attainment, nothing servable dropped.
-    oracle = result.oracle_stats
+        # The fleet drew at least what its requests were charged (idle power on top).
+        assert stats.fleet_energy_j is not None
+        assert stats.fleet_energy_j >= stats.energy_j * (1 - 1e-9), name
+    # The offline schedule was run by the simulator (conservation is checked there) for
+    # every request; on the light tiny fleet it meets the best attainment within 1.2x the bound
+    # (on the outage scenario it does not: the README's table has its numbers).
     best = result.best
-    assert oracle.met >= best.met
-    assert oracle.joules_per_request == pytest.approx(result.oracle.joules_at(best.met))
-    for stats in result.stats.values():
-        if stats.attainment <= oracle.attainment and stats.dropped == oracle.dropped:
-            assert oracle.joules_per_request <= stats.joules_per_request * (1 + 1e-9)
-    # The unbatched reference charges every request what it costs alone: never below.
-    assert result.unbatched_stats is not None
-    assert result.unbatched_stats.joules_per_request >= oracle.joules_per_request
+    assert feasible.requests == best.requests
+    assert result.lower_j is not None
+    if which == "tiny":
+        assert feasible.met >= best.met
+        assert feasible.joules_per_request <= 1.2 * result.lower_j
 
 
 def test_the_fleet_is_the_live_one_and_the_view_is_kept_current(tiny: Scenario) -> None:

@@ -43,7 +43,8 @@ HEADERS = {
     "device_share": "device",
     "edge_share": "edge",
     "cloud_share": "cloud",
-    "joules_vs_oracle": "x oracle",
+    "joules_vs_bound": "x bound",
+    "fleet_energy_j": "fleet J",
 }
 
 
@@ -149,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
         f"{scenario.name} (seed {result.seed}): {result.stats[policies[0].label].requests} "
         "requests",
         _headers(SHOWN),
-        [[row[c] for c in SHOWN] for row in result.rows],
+        [[row.get(c) for c in SHOWN] for row in result.rows],
     )
     console.print(f"wrote {', '.join(str(f) for f in result.files)}")
     return 0
