@@ -18,6 +18,7 @@ policy (the offline schedule's run included), or the run fails.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ class RunResult:
     lower_j: float | None = None
     #: The offline feasible schedule's run (None when the bound is unreachable or not asked for).
     feasible: PolicyStats | None = None
+    #: Wall seconds to build the bound's program and solve it at the best attainment.
+    solve_s: float = 0.0
     #: The lower bound (J/request) at each run's own attainment and drops, by policy.
     bounds: dict[str, float | None] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
@@ -161,12 +164,14 @@ def run_scenario(
     finally:
         if parquet is not None:
             parquet.close()
+    started = time.perf_counter()
     deciders = [policy.build(seed) for policy in policies]
     options = collect(scenario, predictor, deciders, arrivals(scenario, seed))
     bound = LowerBound(options)
     best = best_of(stats.values())
     result = RunResult(scenario, seed, stats, bound, [], out_dir)
     relaxation = bound.solve(best.met, best.dropped)
+    result.solve_s = time.perf_counter() - started
     runs = list(stats.values())
     if relaxation is not None:
         result.lower_j = relaxation.joules / max(options.requests, 1)
