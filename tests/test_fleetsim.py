@@ -11,12 +11,13 @@ import pytest
 
 from fleetsim.histogram import LogHistogram
 from fleetsim.plots import same_groups, series_style
-from fleetsim.runner import RunResult, run_scenario
+from fleetsim.runner import RunResult, run_scenario, simulate_policy
 from fleetsim.scenario import Scenario, load_scenario
 from fleetsim.simulator import Simulator
 from fleetsim.workload import arrivals
 from npu_sim.datafile import DataFileError
 from routing.policies import DeviceFirst
+from routing.specs import PolicySpec
 from tests.conftest import REPO
 
 TINY = REPO / "scenarios" / "tiny.yaml"
@@ -34,9 +35,9 @@ def tiny_run(tiny: Scenario, tmp_path_factory: pytest.TempPathFactory) -> RunRes
 
 
 @pytest.fixture(scope="module")
-def outage_run() -> RunResult:
+def outage() -> Scenario:
     """The outage scenario, shortened (an override, validated like the file)."""
-    scenario = load_scenario(
+    return load_scenario(
         OUTAGE,
         {
             "duration_s": 600,
@@ -44,7 +45,11 @@ def outage_run() -> RunResult:
             "topology.phone.nodes": 60,
         },
     )
-    return run_scenario(scenario, None, plots=False, records=False)
+
+
+@pytest.fixture(scope="module")
+def outage_run(outage: Scenario) -> RunResult:
+    return run_scenario(outage, None, plots=False, records=False)
 
 
 # -- scenario files ------------------------------------------------------------------------
@@ -194,6 +199,23 @@ def test_the_bound_is_below_every_run_and_the_offline_schedule_is_one(
     if which == "tiny":
         assert feasible.met >= best.met
         assert feasible.joules_per_request <= 1.2 * result.lower_j
+
+
+def test_energy_marginal_places_every_request_the_same_way_for_a_seed(outage: Scenario) -> None:
+    """Four GPUs, an outage, 1,200 requests: the same seed, the same node and joules each."""
+
+    def placements() -> list[tuple[str, str | None, float]]:
+        found: list[tuple[str, str | None, float]] = []
+        sink = lambda batch: found.extend(  # noqa: E731
+            (r.id, o.node, o.energy_j) for r, o in zip(batch.requests, batch.outcomes, strict=True)
+        )
+        predictor = outage.predictor()
+        simulate_policy(outage, PolicySpec("energy-marginal"), 5, [sink], predictor)
+        return found
+
+    first = placements()
+    assert len(first) > 1000 and len({node for _, node, _ in first}) > 10
+    assert placements() == first
 
 
 def test_the_fleet_is_the_live_one_and_the_view_is_kept_current(tiny: Scenario) -> None:
