@@ -30,7 +30,7 @@ from npu_sim.hardware import Tier
 from npu_sim.models import LLM
 from npu_sim.predictor import Predictor, default_predictor
 from routing.groups import GroupName, NodeGroup, Problem, group_problems
-from routing.network import NetworkModel
+from routing.network import LinkOverrides, NetworkModel, with_overrides
 from routing.policies import BUILTINS
 from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
@@ -59,15 +59,6 @@ def _slo_key(name: str) -> str:
 ModelId = Annotated[str, _known("model")]
 SloKey = Annotated[str, AfterValidator(_slo_key)]
 Weight = Annotated[float, pydantic.Field(gt=0)]
-
-
-@dataclass(frozen=True)
-class LinkOverride:
-    """Fields to change in orchestrator.network's default link to a tier (others kept)."""
-
-    rtt_s: NonNegativeFloat | None = None
-    bandwidth_mbit_s: PositiveFloat | None = None
-    joules_per_byte: NonNegativeFloat | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +172,7 @@ class Scenario:
     )
     slo_s: dict[SloKey, PositiveFloat] = field(default_factory=dict)
     slo_scale: PositiveFloat = 1.0
-    network: dict[Literal["edge", "cloud"], LinkOverride] = field(default_factory=dict)
+    network: LinkOverrides = field(default_factory=dict)
     duration_s: PositiveFloat | None = None
     seed: int = 0
     # The orchestrator's --attempt-timeout-floor: an attempt may take max(this, 4 x predicted)
@@ -194,12 +185,8 @@ class Scenario:
     # -- derived ---------------------------------------------------------------------------
 
     def network_model(self) -> NetworkModel:
-        """orchestrator.network's defaults with this scenario's overrides."""
-        links = dict(NetworkModel().links)
-        for tier, override in self.network.items():
-            changes = {k: v for k, v in vars(override).items() if v is not None}
-            links[tier] = replace(links[tier], **changes)
-        return NetworkModel(links=links)
+        """routing.network's default links with this scenario's overrides."""
+        return with_overrides(self.network)
 
     def slo_for(self, model_id: str) -> float | None:
         """The model's SLO (seconds, scaled): its own entry, else its task's, else None."""

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import grpc
+import yaml
 
 from edgetier.cli.argtypes import non_negative_float, port, positive_int
 from edgetier.cli.output import console, fmt, print_json, print_table
@@ -21,7 +22,8 @@ from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
 from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient
 from orchestrator.server import OrchestratorSettings, load_policies, serve
-from routing.specs import PolicyError
+from routing.network import LinkOverride, RemoteTier, parse_link, with_overrides
+from routing.specs import PolicyError, PolicySpec, spec_from_file, unique_labels
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,7 +32,26 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     server.add_argument("--port", type=port, default=50051, help="gRPC port (0: any free port)")
     server.add_argument("--metrics-port", type=port, default=0, help="/metrics port (0: any)")
     add_policy_arguments(server)
+    server.add_argument(
+        "--load-policy",
+        action="append",
+        default=[],
+        metavar="ENTRY",
+        help="also load this policy, so requests may name it by its label (repeatable): a "
+        "policy as stack and scenario files write it, e.g. cascade or "
+        "'{name: cascade, options: {threshold: 0.7}}'",
+    )
     server.add_argument("--seed", type=int, default=0, help="seed of the policies' randomness")
+    server.add_argument(
+        "--link",
+        action="append",
+        default=[],
+        type=_link,
+        metavar="TIER:FIELD=VALUE,...",
+        help="override the modelled link to edge or cloud (repeatable), as a scenario's "
+        "network: section does: e.g. edge:rtt_s=0.004,bandwidth_mbit_s=100 "
+        "(fields rtt_s, bandwidth_mbit_s, joules_per_byte)",
+    )
     server.add_argument(
         "--time-scale",
         type=non_negative_float,
@@ -118,12 +139,36 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _link(text: str) -> tuple[RemoteTier, LinkOverride]:
+    try:
+        return parse_link(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _extra_policies(entries: list[str], seed: int) -> list[PolicySpec]:
+    """`--load-policy` entries as checked specs (raises PolicyError naming the flag)."""
+    specs = []
+    for text in entries:
+        try:
+            spec = spec_from_file(yaml.safe_load(text))
+            spec.build(seed)
+            specs.append(spec)
+        except (yaml.YAMLError, PolicyError) as exc:
+            raise PolicyError(f"--load-policy {text}: {exc}") from None
+    return unique_labels(specs)
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         tls = tls_from_args(args)
         policy = policy_from_args(args)
-        load_policies(policy, args.seed)  # fail here, before binding a port
-    except (TlsError, PolicyError) as exc:
+        extra = _extra_policies(args.load_policy, args.seed)
+        load_policies(policy, args.seed, extra)  # fail here, before binding a port
+        links = dict(args.link)
+        if len(links) != len(args.link):
+            raise ValueError("--link: give each tier once (all its fields in one --link)")
+    except (TlsError, PolicyError, ValueError) as exc:
         print(f"edgetier orchestrator: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
@@ -136,6 +181,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         metrics_port=args.metrics_port,
         policy=policy,
+        extra_policies=extra,
         seed=args.seed,
         time_scale=args.time_scale,
         agent_token=args.token,
@@ -146,6 +192,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_in_flight_per_client=args.max_in_flight_per_client,
         tls=tls,
         attempt_floor_s=args.attempt_timeout_floor,
+        network=with_overrides(links),
     )
     return asyncio.run(_run_server(settings))
 
