@@ -17,6 +17,7 @@ from pydantic import NonNegativeFloat, PositiveFloat
 from npu_sim import datafile
 from npu_sim.predictor import Predictor, default_predictor
 from routing.groups import GroupName, NodeGroup, group_problems
+from routing.network import LinkOverrides
 from routing.policies import DEFAULT_POLICY
 from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
@@ -32,6 +33,11 @@ class OrchestratorConfig:
     metrics_port: Port = 0
     # A built-in name, or {name: NAME | class: module:Class, options: {...}} (routing.specs).
     policy: PolicyEntry = field(default_factory=lambda: PolicySpec(DEFAULT_POLICY))
+    # More policies requests may name by label (the built-ins always are): a scenario's.
+    policies: list[PolicyEntry] = field(default_factory=list)
+    seed: int = 0  # of the policies' randomness
+    # Real seconds an attempt on a node gets at least before it escalates as a timeout.
+    attempt_floor_s: NonNegativeFloat = 2.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class StackConfig:
     orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
     time_scale: NonNegativeFloat = 1.0
     host: str = "127.0.0.1"
+    # Link overrides per remote tier, as a scenario's `network:` (routing.network).
+    network: LinkOverrides = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [agent.name for agent in self.agents]
@@ -89,6 +97,11 @@ def load_config(path: Path = DEFAULT_CONFIG, predictor: Predictor | None = None)
         config.orchestrator.policy.build()
     except PolicyError as exc:
         problems.append((("orchestrator", "policy"), str(exc)))
+    for i, spec in enumerate(config.orchestrator.policies):
+        try:
+            spec.build()
+        except PolicyError as exc:
+            problems.append((("orchestrator", "policies", i), str(exc)))
     if problems:
         raise datafile.errors_at(path, node, problems)
     return config
