@@ -115,8 +115,10 @@ def spawn(
     `await_listening`) or, with `pipe_stdout=False`, to the log as well.
 
     `die_with_parent` asks Linux to SIGKILL the child when the thread that started it dies:
-    for a launcher that may itself be killed without warning (a Ray actor), so that no agent
-    outlives it. Only for a launcher whose starting thread lives as long as the child.
+    for a launcher that may itself be killed without warning (`edgetier up` by SIGKILL, an OOM
+    kill or a CI timeout; a Ray actor by Ray), so that nothing it started outlives it and holds
+    its ports. Only for a launcher whose starting thread lives as long as the child (the main
+    thread, or a thread that lives as long as the stack).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w", encoding="utf-8") as log:
@@ -213,14 +215,18 @@ def first_json_line(stream: IO[str], timeout_s: float) -> dict[str, Any]:
 
 def _kill_on_parent_death() -> Callable[[], None] | None:
     """A preexec function setting PR_SET_PDEATHSIG (Linux; None elsewhere). The libc function
-    is looked up here, before fork, so the child only makes one system call before exec (the
-    way Ray starts its own processes)."""
+    is looked up here, before fork, so the child only makes two system calls before exec (the
+    way Ray starts its own processes): the setting, then a check that the parent did not die
+    before it took effect (the child would then have been re-parented, and exits)."""
     if not sys.platform.startswith("linux"):
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     sigkill = int(signal.SIGKILL)
+    parent = os.getpid()
 
     def preexec() -> None:
         prctl(_PR_SET_PDEATHSIG, sigkill)
+        if os.getppid() != parent:
+            os._exit(1)
 
     return preexec
