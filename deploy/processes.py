@@ -213,20 +213,36 @@ def first_json_line(stream: IO[str], timeout_s: float) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def die_with_parent(parent: int) -> None:
+    """Tie this running process (a worker multiprocessing started) to `parent`, as spawn's
+    `die_with_parent` does for a command: SIGKILL when it dies, exit now if it already has."""
+    follow = _follow_parent()
+    if follow is not None:
+        follow(parent)
+
+
 def _kill_on_parent_death() -> Callable[[], None] | None:
     """A preexec function setting PR_SET_PDEATHSIG (Linux; None elsewhere). The libc function
     is looked up here, before fork, so the child only makes two system calls before exec (the
-    way Ray starts its own processes): the setting, then a check that the parent did not die
-    before it took effect (the child would then have been re-parented, and exits)."""
+    way Ray starts its own processes)."""
+    follow = _follow_parent()
+    if follow is None:
+        return None
+    parent = os.getpid()
+    return lambda: follow(parent)
+
+
+def _follow_parent() -> Callable[[int], None] | None:
+    """A function that sets PR_SET_PDEATHSIG, then checks the parent did not die before it
+    took effect (the process would then have been re-parented, and exits); None off Linux."""
     if not sys.platform.startswith("linux"):
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     sigkill = int(signal.SIGKILL)
-    parent = os.getpid()
 
-    def preexec() -> None:
+    def follow(parent: int) -> None:
         prctl(_PR_SET_PDEATHSIG, sigkill)
         if os.getppid() != parent:
             os._exit(1)
 
-    return preexec
+    return follow
