@@ -4,6 +4,7 @@ live; and an `edgetier up` killed outright (SIGKILL) takes every process it star
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -21,10 +22,11 @@ from deploy.processes import first_json_line
 from fleetsim.scenario import load_scenario
 from npu_sim.catalog import default_catalog
 from orchestrator.client import OrchestratorClient
-from routing.network import with_overrides
+from routing.network import LinkOverride, with_overrides
 from tests.conftest import REPO
+from tests.live import small_stack
 from tests.processes import children_of
-from tests.up_process import START_TIMEOUT_S, all_gone
+from tests.up_process import START_TIMEOUT_S, all_gone, edgetier_up
 
 PROMETHEUS = shutil.which("prometheus") is not None
 TINY = REPO / "scenarios" / "tiny.yaml"
@@ -90,6 +92,22 @@ def test_up_scenario_runs_its_groups_links_and_every_policy_live(tmp_path: Path)
     link = with_overrides(scenario.network).transfer("edge", model, 64, reply["output_tokens"])
     assert reply["tier"] == "edge"
     assert reply["network_s"] == pytest.approx(link.seconds)  # 0.25 s RTT, not the default 4 ms
+
+
+@pytest.mark.timeout(120)
+def test_a_stack_files_network_section_sets_the_live_orchestrators_links(tmp_path: Path) -> None:
+    network = {"cloud": LinkOverride(rtt_s=0.5, joules_per_byte=1e-4)}
+    config = dataclasses.replace(small_stack(), network=network)
+    with (
+        edgetier_up(tmp_path, config) as running,
+        OrchestratorClient(running.summary["orchestrator"], timeout_s=60) as client,
+    ):
+        reply = client.infer("llama3.1-70b", prompt_tokens=64, max_tokens=8)
+    model = default_catalog().model("llama3.1-70b")
+    link = with_overrides(network).transfer("cloud", model, 64, reply["output_tokens"])
+    assert reply["tier"] == "cloud"
+    assert reply["network_s"] == pytest.approx(link.seconds)
+    assert reply["network_energy_j"] == pytest.approx(link.joules)
 
 
 @pytest.mark.timeout(120)

@@ -103,6 +103,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def _load(args: argparse.Namespace) -> int:
     try:
+        if args.timeout <= 0:
+            raise UsageError(f"--timeout: must be more than 0 seconds, got {args.timeout:g}")
         scenario = _scenario(args.scenario, args.duration)
         label = _check_stack(scenario, args)
         spec = policy_spec(scenario, label)
@@ -117,7 +119,7 @@ def _load(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
         token=args.token,
         tls_ca=args.tls_ca,
-        timeout_s=args.timeout or 300.0,
+        timeout_s=args.timeout,
     )
     out = args.out or Path("results") / f"{scenario.name}-live"
     records = ParquetSink(out / "requests.parquet")
