@@ -140,7 +140,6 @@ def _load(args: argparse.Namespace) -> int:
         headers(SHOWN),
         [[row[c] for c in SHOWN] for row in run.rows],
     )
-    console.print(generator_line(result))
     console.print(f"wrote {', '.join(str(f) for f in run.files)}")
     return 0
 
@@ -167,6 +166,7 @@ def replay_with_progress(
 
         result = replay(scenario, spec, options, sinks, total, show, threading.Event())
         bar.update(task, completed=result.tally.answered, total=result.tally.sent)
+    console.print(generator_line(result))
     if result.stopped:
         console.print(f"stopped early: {result.tally.sent} requests sent, all recorded")
     return result
