@@ -170,7 +170,7 @@ def _up(args: argparse.Namespace) -> int:
         if args.json:
             print_json(_summary(stack, args.ray))
         else:
-            _print_endpoints(stack, args.ray)
+            _print_endpoints(stack, args.ray, args.scenario)
         sys.stdout.flush()
         while not stop.wait(0.5):
             dead = stack.exited()
@@ -229,7 +229,7 @@ def _summary(stack: Stack, ray: str | None) -> dict[str, Any]:
     return summary
 
 
-def _print_endpoints(stack: Stack, ray: str | None) -> None:
+def _print_endpoints(stack: Stack, ray: str | None, scenario: Path | None) -> None:
     endpoints = stack.endpoints()
     columns = ["process", "kind", "gRPC", "metrics"]
     rows = [[e["name"], e["kind"], e["grpc"], e["metrics"]] for e in endpoints]
@@ -245,6 +245,12 @@ def _print_endpoints(stack: Stack, ray: str | None) -> None:
     )
     if stack.prometheus_url:
         console.print(f"Prometheus: {stack.prometheus_url}")
+    if scenario is not None:
+        console.print(
+            f"load it: edgetier load {scenario} --orchestrator {stack.address} "
+            f"--time-scale {stack.config.time_scale:g}      (Ctrl-C stops everything)"
+        )
+        return
     console.print(
         f"try: edgetier infer --orchestrator {stack.address} --model qwen2.5-0.5b "
         "--prompt 'Hello' --json      (Ctrl-C stops everything)"
