@@ -32,7 +32,6 @@ import os
 import queue
 import secrets
 import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -184,11 +183,10 @@ def replay(
     sinks: Sequence[Sink] = (),
     total: int | None = None,
     progress: Callable[[Tally], None] | None = None,
-    stop: threading.Event | None = None,
 ) -> ReplayResult:
     """Replay the scenario's workload under `policy` (a label the orchestrator loaded); every
-    answer is recorded to `sinks` and the returned statistics. `stop` (or Ctrl-C) ends the
-    sending early; what was sent is still answered and recorded. Raises LoadError if a worker
+    answer is recorded to `sinks` and the returned statistics. Ctrl-C ends the sending early;
+    what was sent is still answered and recorded. Raises LoadError if a worker
     fails, or if a request sent has no record."""
     context = multiprocessing.get_context("spawn")  # never fork a process that runs gRPC
     messages: Any = context.Queue()
@@ -233,9 +231,6 @@ def replay(
                 halt.set()
                 stopped = True
                 continue
-            if stop is not None and stop.is_set() and not halt.is_set():
-                halt.set()
-                stopped = True
             if message is None:
                 _check_alive(workers, done)
                 continue

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 import grpc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -34,7 +32,7 @@ from deploy.load import (
 from edgetier.cli.argtypes import non_negative_float, positive_int
 from edgetier.cli.output import console, fmt, print_json, print_table
 from edgetier.cli.sim import SHOWN, headers
-from fleetsim.records import ParquetSink
+from fleetsim.records import ParquetSink, Sink
 from fleetsim.runner import expected_requests
 from fleetsim.scenario import Scenario, load_scenario
 from fleetsim.workload.trace import TraceError
@@ -145,7 +143,7 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def replay_with_progress(
-    scenario: Scenario, spec: PolicySpec, options: LoadOptions, sinks: list[Any]
+    scenario: Scenario, spec: PolicySpec, options: LoadOptions, sinks: list[Sink]
 ) -> ReplayResult:
     """`deploy.load.replay` with a progress bar of live counts; Ctrl-C stops the sending and
     keeps what was sent (each still gets its record)."""
@@ -164,7 +162,7 @@ def replay_with_progress(
         def show(tally: Tally) -> None:
             bar.update(task, completed=tally.answered, counts=counts_text(tally))
 
-        result = replay(scenario, spec, options, sinks, total, show, threading.Event())
+        result = replay(scenario, spec, options, sinks, total, show)
         bar.update(task, completed=result.tally.answered, total=result.tally.sent)
     console.print(generator_line(result))
     if result.stopped:
