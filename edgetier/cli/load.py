@@ -166,7 +166,10 @@ def replay_with_progress(
         bar.update(task, completed=result.tally.answered, total=result.tally.sent)
     console.print(generator_line(result))
     if result.stopped:
-        console.print(f"stopped early: {result.tally.sent} requests sent, all recorded")
+        console.print(
+            f"stopped early: {result.tally.sent} requests sent, all recorded (the oracle rows "
+            "and x oracle still cover the whole workload)"
+        )
     return result
 
 
