@@ -28,6 +28,7 @@ from fleetsim.summary import COLUMNS
 from routing.specs import PolicySpec
 from tests.conftest import REPO
 from tests.live import metric_sum, scrape, small_stack
+from tests.test_tls import make_pki
 from tests.test_up_scenario import up
 
 TINY = REPO / "scenarios" / "tiny.yaml"
@@ -187,3 +188,27 @@ def test_bad_load_input_is_one_line_naming_the_option_exit_2(tmp_path: Path) -> 
             assert len(result.stderr.strip().splitlines()) == 1 or "usage:" in result.stderr
     missing = edgetier("load", str(tmp_path / "none.yaml"), cwd=tmp_path)
     assert missing.returncode == 2 and "none.yaml: cannot read" in missing.stderr
+
+
+@pytest.mark.timeout(120)
+def test_load_drives_a_tls_stack_started_from_a_scenario(tmp_path: Path) -> None:
+    make_pki(tmp_path, ["stack"])
+    tls = ["--tls-cert", str(tmp_path / "stack.pem"), "--tls-key", str(tmp_path / "stack.key")]
+    ca = ["--tls-ca", str(tmp_path / "ca.pem")]
+    flags = ("--scenario", str(TINY), "--time-scale", "0", "--log-dir", str(tmp_path / "logs"))
+    with up(tmp_path, *flags, *tls, *ca) as (_, summary):
+        load = edgetier(
+            "load",
+            str(TINY),
+            "--orchestrator",
+            summary["orchestrator"],
+            "--time-scale",
+            "0",
+            "--no-plots",
+            "--out",
+            str(tmp_path / "live"),
+            *ca,
+            cwd=tmp_path,
+        )
+    assert load.returncode == 0, load.stderr
+    assert len(by_id(tmp_path / "live" / "requests.parquet")) == 40
