@@ -129,6 +129,22 @@ def run_scenario(
     finally:
         if parquet is not None:
             parquet.close()
+    records = parquet.path if parquet is not None else None
+    return summarise(scenario, seed, stats, policies, predictor, out_dir, records, plots)
+
+
+def summarise(
+    scenario: Scenario,
+    seed: int,
+    stats: dict[str, PolicyStats],
+    policies: list[PolicySpec],
+    predictor: Predictor,
+    out_dir: Path | None = None,
+    records: Path | None = None,
+    plots: bool = True,
+) -> RunResult:
+    """The oracle over the same arrivals, the summary rows and, if `out_dir`, summary.csv and
+    the plots: for simulated policies, and for the same scenario run live (`edgetier load`)."""
     deciders = [policy.build(seed) for policy in policies]
     oracle = Oracle(scenario, predictor, deciders)
     unbatched = Oracle(scenario, predictor, deciders, batching=False)
@@ -148,8 +164,8 @@ def run_scenario(
     if out_dir is not None:
         write_csv(out_dir / "summary.csv", rows)
         result.files.append(out_dir / "summary.csv")
-        if parquet is not None:
-            result.files.append(parquet.path)
+        if records is not None:
+            result.files.append(records)
         if plots:
             from fleetsim import plots as plotting  # matplotlib loads only when plotting
 

@@ -38,7 +38,7 @@ from npu_sim.hardware import Tier
 from npu_sim.models import LLM
 from npu_sim.predictor import Predictor, load_predictor
 from routing.groups import GroupName, NodeGroup, Problem, group_problems
-from routing.network import NetworkModel
+from routing.network import LinkOverrides, NetworkModel, with_overrides
 from routing.policies import BUILTINS
 from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
@@ -55,20 +55,6 @@ STARTER_FILE = Path(__file__).parent / "data" / "starter.yaml"
 ModelId = str
 SloKey = str
 Weight = Annotated[float, pydantic.Field(gt=0)]
-
-
-@STRICT
-@dataclass(frozen=True)
-class LinkOverride:
-    """Fields to change in routing.network's default link to a tier (the others are kept):
-    edge 4 ms, 100 Mbit/s, 6.4e-7 J/byte; cloud 40 ms, 50 Mbit/s, 2.2e-5 J/byte."""
-
-    rtt_s: NonNegativeFloat | None = None
-    """Round-trip time from the client's device to the tier, seconds."""
-    bandwidth_mbit_s: PositiveFloat | None = None
-    """Bandwidth of the link, Mbit/s."""
-    joules_per_byte: NonNegativeFloat | None = None
-    """Energy to move one byte over the link, joules (counted in each request's energy)."""
 
 
 @STRICT
@@ -230,7 +216,7 @@ class Scenario:
     classification, embedding); a model's own entry wins over its task's (default: none)."""
     slo_scale: PositiveFloat = 1.0
     """Multiplies every SLO (a knob for sweeps)."""
-    network: dict[Literal["edge", "cloud"], LinkOverride] = field(default_factory=dict)
+    network: LinkOverrides = field(default_factory=dict)
     """Changes to the links from a device to the edge and the cloud tiers."""
     duration_s: PositiveFloat | None = None
     """Seconds of arrivals to simulate (none: until the workload ends)."""
@@ -252,12 +238,8 @@ class Scenario:
     # -- derived ---------------------------------------------------------------------------
 
     def network_model(self) -> NetworkModel:
-        """orchestrator.network's defaults with this scenario's overrides."""
-        links = dict(NetworkModel().links)
-        for tier, override in self.network.items():
-            changes = {k: v for k, v in vars(override).items() if v is not None}
-            links[tier] = replace(links[tier], **changes)
-        return NetworkModel(links=links)
+        """routing.network's default links with this scenario's overrides."""
+        return with_overrides(self.network)
 
     def predictor(self) -> Predictor:
         """The shipped catalog plus this scenario's catalog files, calibrated (memoised)."""

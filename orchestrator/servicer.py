@@ -58,9 +58,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def Infer(
         self, request: orchestrator_pb2.InferRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.InferReply:
-        core, policy = await self._admit(request, context)
+        core, policy, run = await self._admit(request, context)
         with await self._slot(context):
-            outcome = await self.router.route(core, policy, self._timeout(context))
+            outcome = await self.router.route(core, policy, self._timeout(context), run=run)
         if not outcome.served:
             await context.abort(_unserved_code(outcome), outcome.reason)
         return self._reply(outcome, core, policy)
@@ -68,14 +68,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def InferStream(
         self, request: orchestrator_pb2.InferRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[orchestrator_pb2.InferStreamMessage]:
-        core, policy = await self._admit(request, context)
+        core, policy, run = await self._admit(request, context)
         tokens: asyncio.Queue[orchestrator_pb2.StreamToken] = asyncio.Queue()
 
         async def sink(index: int, time_s: float) -> None:
             tokens.put_nowait(orchestrator_pb2.StreamToken(index=index, time_s=time_s))
 
         routing = asyncio.ensure_future(
-            self.router.route(core, policy, self._timeout(context), sink)
+            self.router.route(core, policy, self._timeout(context), sink, run)
         )
         while not routing.done() or not tokens.empty():
             if tokens.empty():
@@ -167,7 +167,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
 
     async def _admit(
         self, request: orchestrator_pb2.InferRequest, context: grpc.aio.ServicerContext
-    ) -> tuple[Request, str]:
+    ) -> tuple[Request, str, str]:
         await self._authorize_client(context)
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the orchestrator is shutting down")

@@ -49,8 +49,8 @@ def parse_infer(
     cluster: Cluster,
     policies: Collection[str],
     default_policy: str,
-) -> tuple[Request, str]:
-    """The core request and the policy name, or InvalidRequest."""
+) -> tuple[Request, str, str]:
+    """The core request, the policy name and the run its id is unique in, or InvalidRequest."""
     if not message.model:
         raise _bad("model: required")
     try:
@@ -93,7 +93,8 @@ def parse_infer(
         node = cluster.node(origin)
         if node is None or node.tier != "device":
             raise _bad(f"client_node: {origin!r} is not a registered device node")
-    return Request(request_id, model.id, prompt_tokens, output_tokens, slo_s, origin), policy
+    run = _identifier("run", message.run)
+    return Request(request_id, model.id, prompt_tokens, output_tokens, slo_s, origin), policy, run
 
 
 def _prompt_tokens(message: orchestrator_pb2.InferRequest) -> int:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from deploy.config import AgentConfig, OrchestratorConfig, StackConfig
 from deploy.local import LocalStack
+from deploy.scenario import scenario_stack
 from fleetsim.runner import simulate_policy
 from fleetsim.scenario import Scenario, load_scenario
 from fleetsim.workload import arrivals
@@ -27,31 +27,10 @@ pytestmark = pytest.mark.timeout(180)
 DETERMINISTIC = ("device-first", "cloud-only", "edge-only")
 
 
-def stack_config(scenario: Scenario, time_scale: float) -> StackConfig:
-    """The live stack of a scenario: one agent per group, named like the group, so node ids
-    (`<agent>-<i>`) are the simulator's."""
-    return StackConfig(
-        agents=[
-            AgentConfig(
-                group.tier,
-                group.hardware,
-                dict(group.models),
-                nodes=group.nodes,
-                queue_capacity=group.queue_capacity,
-                max_batch=group.max_batch,
-                name=name,
-            )
-            for name, group in scenario.topology.items()
-        ],
-        orchestrator=OrchestratorConfig(port=0),
-        time_scale=time_scale,
-    )
-
-
 @pytest.fixture(scope="module")
 def scenario() -> Scenario:
     tiny = load_scenario(REPO / "scenarios" / "tiny.yaml")
-    assert not tiny.network and not tiny.events  # the live stack runs default links
+    assert not tiny.events  # outages are not played live
     return tiny
 
 
@@ -59,7 +38,7 @@ def scenario() -> Scenario:
 def client(
     scenario: Scenario, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OrchestratorClient]:
-    config = stack_config(scenario, time_scale=0.02)
+    config = scenario_stack(scenario, time_scale=0.02)
     with (
         LocalStack(config, port=0, log_dir=tmp_path_factory.mktemp("logs")) as stack,
         OrchestratorClient(stack.address, timeout_s=60) as live,

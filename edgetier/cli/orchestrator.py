@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import grpc
+import yaml
 
 from edgetier.argtypes import (
     Number,
@@ -32,7 +33,8 @@ from npu_sim.catalog import default_catalog
 from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient, unreachable
 from orchestrator.server import OrchestratorSettings, load_policies, serve
 from orchestrator.validation import DEFAULT_MAX_TOKENS, MAX_OUTPUT_TOKENS
-from routing.specs import PolicyError
+from routing.network import LinkOverride, RemoteTier, parse_link, with_overrides
+from routing.specs import PolicyError, PolicySpec, spec_from_file, unique_labels
 
 #: Where `infer` and `nodes` find the client token when --token is not given.
 CLIENT_TOKEN_ENV = "EDGETIER_TOKEN"
@@ -47,7 +49,26 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     server.add_argument("--metrics-port", type=port, default=0, help="/metrics port (0: any)")
     add_policy_arguments(server)
     server.add_argument(
+        "--load-policy",
+        action="append",
+        default=[],
+        metavar="ENTRY",
+        help="also load this policy, so requests may name it by its label (repeatable): a "
+        "policy as stack and scenario files write it, e.g. cascade or "
+        "'{name: cascade, options: {threshold: 0.7}}'",
+    )
+    server.add_argument(
         "--seed", type=non_negative_int, default=0, help="seed of the policies' randomness"
+    )
+    server.add_argument(
+        "--link",
+        action="append",
+        default=[],
+        type=_link,
+        metavar="TIER:FIELD=VALUE,...",
+        help="override the modelled link to edge or cloud (repeatable), as a scenario's "
+        "network: section does: e.g. edge:rtt_s=0.004,bandwidth_mbit_s=100 "
+        "(fields rtt_s, bandwidth_mbit_s, joules_per_byte)",
     )
     server.add_argument(
         "--time-scale",
@@ -153,13 +174,37 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _link(text: str) -> tuple[RemoteTier, LinkOverride]:
+    try:
+        return parse_link(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _extra_policies(entries: list[str], seed: int) -> list[PolicySpec]:
+    """`--load-policy` entries as checked specs (raises PolicyError naming the flag)."""
+    specs = []
+    for text in entries:
+        try:
+            spec = spec_from_file(yaml.safe_load(text))
+            spec.build(seed)
+            specs.append(spec)
+        except (yaml.YAMLError, PolicyError) as exc:
+            raise PolicyError(f"--load-policy {text}: {exc}") from None
+    return unique_labels(specs)
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         tls = tls_from_args(args)
         policy = policy_from_args(args)
-        load_policies(policy, args.seed)  # fail here, before binding a port
+        extra = _extra_policies(args.load_policy, args.seed)
+        load_policies(policy, args.seed, extra)  # fail here, before binding a port
         predictor_from_args(args)  # a bad catalog file too
-    except (TlsError, PolicyError) as exc:
+        links = dict(args.link)
+        if len(links) != len(args.link):
+            raise ValueError("--link: give each tier once (all its fields in one --link)")
+    except (TlsError, PolicyError, ValueError) as exc:
         print(f"edgetier orchestrator: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
@@ -173,6 +218,7 @@ def _serve(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         policy=policy,
         catalog=tuple(path.resolve() for path in args.catalog),
+        extra_policies=extra,
         seed=args.seed,
         time_scale=args.time_scale,
         agent_token=args.token,
@@ -183,6 +229,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_in_flight_per_client=args.max_in_flight_per_client,
         tls=tls,
         attempt_floor_s=args.attempt_timeout_floor,
+        network=with_overrides(links),
     )
     return asyncio.run(_run_server(settings))
 

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class InferRequest(_message.Message):
-    __slots__ = ("model", "task", "prompt_text", "prompt_tokens", "max_tokens", "slo_ms", "request_id", "client_node", "policy")
+    __slots__ = ("model", "task", "prompt_text", "prompt_tokens", "max_tokens", "slo_ms", "request_id", "client_node", "policy", "run")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class InferRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_NODE_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
     model: str
     task: _common_pb2.Task
     prompt_text: str
@@ -27,7 +28,8 @@ class InferRequest(_message.Message):
     request_id: str
     client_node: str
     policy: str
-    def __init__(self, model: _Optional[str] = ..., task: _Optional[_Union[_common_pb2.Task, str]] = ..., prompt_text: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., max_tokens: _Optional[int] = ..., slo_ms: _Optional[float] = ..., request_id: _Optional[str] = ..., client_node: _Optional[str] = ..., policy: _Optional[str] = ...) -> None: ...
+    run: str
+    def __init__(self, model: _Optional[str] = ..., task: _Optional[_Union[_common_pb2.Task, str]] = ..., prompt_text: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., max_tokens: _Optional[int] = ..., slo_ms: _Optional[float] = ..., request_id: _Optional[str] = ..., client_node: _Optional[str] = ..., policy: _Optional[str] = ..., run: _Optional[str] = ...) -> None: ...
 
 class Escalation(_message.Message):
     __slots__ = ("from_tier", "to_tier", "reason", "from_node")
