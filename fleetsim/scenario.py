@@ -31,6 +31,7 @@ from npu_sim.catalog import Catalog, UnknownNameError, default_catalog
 from npu_sim.hardware import Tier
 from npu_sim.models import LLM
 from npu_sim.predictor import Predictor, load_predictor
+from npu_sim.quality import Task as TaskFamily
 from routing.groups import GroupName, NodeGroup, Problem, group_problems
 from routing.network import NetworkModel
 from routing.policies import BUILTINS
@@ -92,12 +93,14 @@ def as_tokens(spec: TokenSpec) -> Tokens:
 @dataclass(frozen=True)
 class MixEntry:
     """One kind of request in a synthetic mix: a model, its share, its token counts (vision
-    models take one image: their token counts are ignored)."""
+    models take one image: their token counts are ignored), and for an LLM its task family
+    (npu_sim.quality.TASKS; default DEFAULT_TASK, chat), on which its answer is judged."""
 
     model: ModelId
     weight: Weight = 1.0
     prompt_tokens: TokenSpec = 128
     output_tokens: TokenSpec = 128
+    task: TaskFamily | None = None
 
 
 DeviceMapping = Literal["uniform", "round-robin"]
@@ -131,6 +134,9 @@ class Trace:
     requests: PositiveInt | None = None
     devices: DeviceMapping = "uniform"
     device_group: str | None = None
+    # The LLM requests' task family; default: the shipped trace's (npu_sim.quality.TRACE_TASKS:
+    # conversation -> chat, code -> code), else chat.
+    task: TaskFamily | None = None
 
 
 Workload = Annotated[Poisson | Trace, pydantic.Field(discriminator="kind")]
@@ -241,6 +247,7 @@ def references(scenario: Scenario, predictor: Predictor) -> list[Problem]:
         for where, model_id in _model_references(scenario)
         if (exc := _unknown_model(catalog, model_id)) is not None
     ]
+    problems += _task_problems(scenario, catalog)
     for key in scenario.slo_s:
         if key not in TASKS and key not in catalog.models_by_id:
             problems.append(
@@ -279,6 +286,23 @@ def _model_references(scenario: Scenario) -> Iterator[tuple[tuple[str | int, ...
     else:
         for model_id in workload.models:
             yield ("workload", "models", model_id), model_id
+
+
+def _task_problems(scenario: Scenario, catalog: Catalog) -> list[Problem]:
+    """A task family given to requests that cannot have one (vision models)."""
+    workload = scenario.workload
+    if isinstance(workload, Poisson):
+        return [
+            (
+                ("workload", "mix", i, "task"),
+                f"{entry.model} is not an LLM: only LLM requests have a task family",
+            )
+            for i, entry in enumerate(workload.mix)
+            if entry.task is not None
+            and _unknown_model(catalog, entry.model) is None
+            and not isinstance(catalog.model(entry.model), LLM)
+        ]
+    return []
 
 
 def _unknown_model(catalog: Catalog, model_id: str) -> UnknownNameError | None:
