@@ -38,6 +38,7 @@ from pydantic import ConfigDict, PositiveFloat
 
 from npu_sim import datafile
 from npu_sim.catalog import DATA_DIR, Catalog, UnknownNameError, default_catalog
+from npu_sim.fastinit import fast_init
 from npu_sim.models import LLM
 
 Task = Literal["knowledge", "math", "code", "chat"]
@@ -273,6 +274,7 @@ def _normal(seed: int, request_id: RequestId, stream: str) -> float:
     return _NORMAL.inv_cdf(_uniform(seed, request_id, stream))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Answer:
     """The quality of one answer: its task, the answering model's P(correct) and sampled
@@ -318,9 +320,15 @@ class QualityModel:
         task): its P(correct), its sampled outcome, and the requested model's P(correct) for
         the same request, against which a substitute's answer is measured."""
         task = task or DEFAULT_TASK
-        d = self.difficulty(task, request_id)
-        p = 1.0 / (1.0 + math.exp(d - self._ability[self._check(model, task)]))
-        wanted = 1.0 / (1.0 + math.exp(d - self._ability[self._check(requested, task)]))
+        ability = self._ability.get((model, task))
+        wanted_ability = self._ability.get((requested, task))
+        if ability is None or wanted_ability is None:  # raise the error that names them
+            self._check(model, task)
+            self._check(requested, task)
+        # difficulty(), p_correct() and outcome() inlined: fleetsim asks for every LLM request.
+        d = self.catalog.tasks[task].difficulty_sd * _normal(self.seed, request_id, "difficulty")
+        p = 1.0 / (1.0 + math.exp(d - ability))
+        wanted = 1.0 / (1.0 + math.exp(d - wanted_ability))
         return Answer(task, p, _uniform(self.seed, request_id, "outcome") < p, wanted)
 
     def _check(self, model: str, task: str) -> tuple[str, Task]:

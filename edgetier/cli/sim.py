@@ -41,6 +41,9 @@ HEADERS = {
     "edge_share": "edge",
     "cloud_share": "cloud",
     "joules_vs_oracle": "x oracle",
+    "mean_quality": "quality",
+    "quality_vs_requested": "q vs asked",
+    "substituted_share": "substituted",
 }
 
 
