@@ -33,6 +33,9 @@ class OrchestratorConfig:
     metrics_port: Port = 0
     # A built-in name, or {name: NAME | class: module:Class, options: {...}} (routing.specs).
     policy: PolicyEntry = field(default_factory=lambda: PolicySpec(DEFAULT_POLICY))
+    # The policies' randomness and the answers' quality draws (`edgetier orchestrator --seed`):
+    # a scenario's seed makes live replies carry the quality figures its simulation records.
+    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,8 @@ def orchestrator_args(
         "--metrics-port",
         str(o.metrics_port),
         *policy_args(o.policy),
+        "--seed",
+        str(o.seed),
         "--time-scale",
         str(config.time_scale),
         *catalog_args(config.catalog),

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from npu_sim.hardware import TIERS
 from npu_sim.quality import Answer, QualityModel
+from routing.answers import answer_quality
 from routing.escalation import Outcome
 from routing.request import Request
 
@@ -87,18 +88,12 @@ class Columns:
 def answers(
     requests: Sequence[Request], outcomes: Sequence[Outcome], quality: QualityModel | None
 ) -> list[Answer | None]:
-    """Each served LLM request's answer quality (npu_sim.quality: the answering model's
+    """Each served LLM request's answer quality (routing.answers: the answering model's
     P(correct) and outcome, and the requested model's P(correct)), keyed by the run's seed and
     the request id, so a live reply and a simulated record of one request agree."""
     if quality is None:
         return [None] * len(outcomes)
-    known = quality.answers_for
-    return [
-        quality.answer(o.model, r.model, r.task, r.id)
-        if o.served and known(o.model) and known(r.model)
-        else None
-        for r, o in zip(requests, outcomes, strict=True)
-    ]
+    return [answer_quality(quality, r, o) for r, o in zip(requests, outcomes, strict=True)]
 
 
 def columns(policy: str, rows: Sequence[Row], quality: QualityModel | None = None) -> Columns:

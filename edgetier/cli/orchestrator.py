@@ -20,6 +20,7 @@ from edgetier.cli.policies import add_policy_arguments, policy_from_args
 from edgetier.wire.auth import TOKEN_ENV, default_token
 from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
+from npu_sim.quality import DEFAULT_TASK, TASKS
 from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient
 from orchestrator.server import OrchestratorSettings, load_policies, serve
 from routing.specs import PolicyError
@@ -31,7 +32,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     server.add_argument("--port", type=port, default=50051, help="gRPC port (0: any free port)")
     server.add_argument("--metrics-port", type=port, default=0, help="/metrics port (0: any)")
     add_policy_arguments(server)
-    server.add_argument("--seed", type=int, default=0, help="seed of the policies' randomness")
+    server.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the policies' randomness and of the answers' quality draws (a scenario's "
+        "seed gives the figures its simulation records)",
+    )
     server.add_argument(
         "--time-scale",
         type=non_negative_float,
@@ -98,6 +105,14 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         default="",
         help="routing policy: one the orchestrator loaded (`edgetier nodes` lists them); "
         "default: the orchestrator's",
+    )
+    infer.add_argument(
+        "--task",
+        default="",
+        choices=["", *TASKS],
+        metavar="TASK",
+        help=f"an LLM request's task family ({', '.join(TASKS)}; default {DEFAULT_TASK}): "
+        "what its answer's quality (P(correct) in the reply) is measured on",
     )
     infer.add_argument("--client-node", default="", help="the device node the request comes from")
     infer.add_argument("--request-id", default="", help="idempotency key")
@@ -200,6 +215,7 @@ def _infer(args: argparse.Namespace) -> int:
         "policy": args.policy,
         "request_id": args.request_id,
         "client_node": args.client_node,
+        "task": args.task,
     }
     try:
         with _client(args) as client:
@@ -223,6 +239,11 @@ def _infer(args: argparse.Namespace) -> int:
         f"served on [bold]{reply['tier']}[/] node {reply['node']} by {reply['model']}: "
         f"TTFT {fmt(reply['ttft_s'])} s, latency {fmt(reply['latency_s'])} s, "
         f"{fmt(reply['energy_j'])} J, {reply['output_tokens']} tokens"
+        + (
+            f", P(correct) {fmt(reply['p_correct'])} on {reply['task']}"
+            if reply["p_correct"] is not None
+            else ""
+        )
         + (f"; escalated from {path}" if path else "")
     )
     return 0
