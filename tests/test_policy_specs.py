@@ -73,7 +73,7 @@ def test_an_unknown_name_lists_the_builtins_and_the_path_form() -> None:
 
 def test_an_unknown_option_is_named_with_the_valid_ones() -> None:
     with pytest.raises(
-        PolicyError, match=r"unknown option 'treshold'; valid: small_model, threshold"
+        PolicyError, match=r"unknown option 'treshold'; valid: small_model, threshold, auroc"
     ):
         PolicySpec("cascade", {"treshold": 0.7}).build()
     with pytest.raises(PolicyError, match="unknown option 'x'; valid: none"):
@@ -87,6 +87,10 @@ def test_an_ill_typed_or_out_of_range_option_is_named() -> None:
         PolicySpec("cascade", {"threshold": 7}).build()
     with pytest.raises(PolicyError, match="small_model: unknown model 'gpt-9'"):
         PolicySpec("cascade", {"small_model": "gpt-9"}).build()
+    with pytest.raises(PolicyError, match="small_model: yolov8s is not an LLM"):
+        PolicySpec("cascade", {"small_model": "yolov8s"}).build()
+    with pytest.raises(PolicyError, match=r"auroc: between 0.5 \(a coin\) and 1"):
+        PolicySpec("cascade", {"auroc": 1.2}).build()
 
 
 def test_a_user_class_by_path_subclassing_a_builtin_runs_its_own_code(user_module: str) -> None:
