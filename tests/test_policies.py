@@ -61,6 +61,9 @@ def test_registry_has_every_builtin_policy() -> None:
         "energy-marginal",
         "power-of-two-choices",
         "cascade",
+        "learned-router",
+        "random-substitution",
+        "smallest-model",
     }
     with pytest.raises(PolicyError, match="built-in: device-first"):
         make_policy("fastest")
@@ -237,3 +240,15 @@ def test_energy_marginal_sends_work_to_a_busy_gpu_and_keeps_it_off_an_idle_one()
     cloud.in_flight = 24  # a full batch is running: joining it costs little
     busy = PolicySpec("energy-marginal").build().decide(req, cluster)
     assert runnable(idle)[0] == "edge" and runnable(busy)[0] == "cloud"
+
+
+def test_smallest_model_answers_an_llm_request_with_the_smallest_served_llm_then_the_asked() -> (
+    None
+):
+    cluster = build()
+    plan = make_policy("smallest-model").decide(request("qwen2.5-7b"), cluster)
+    small = [step for step in plan if step.model == "qwen2.5-0.5b"]
+    assert small and plan[: len(small)] == tuple(small)  # every runnable tier of it, first
+    assert {step.model for step in plan[len(small) :]} == {"qwen2.5-7b"}
+    vision = make_policy("smallest-model").decide(request("yolov8s"), cluster)
+    assert {step.model for step in vision} == {"yolov8s"}

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from edgetier.cli import agent, bench, dashboards, demo, npu, orchestrator, sim, up
+from edgetier.cli import agent, bench, dashboards, demo, npu, orchestrator, router, sim, up
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cloud-edge-device AI inference: orchestrator, simulated NPUs, fleetsim.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, up, npu, orchestrator, bench, sim, dashboards, agent):
+    for module in (demo, up, npu, orchestrator, bench, sim, router, dashboards, agent):
         module.register(commands)
     return parser
 
