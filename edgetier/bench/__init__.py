@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, str] = {
     "chaos": "edgetier.bench.chaos",
     "fleetsim": "edgetier.bench.fleetsim",
     "policies": "edgetier.bench.policies",
+    "quality": "edgetier.bench.quality",
 }
 
 
