@@ -1,6 +1,7 @@
 """Answer quality live: a reply carries its task family and the P(correct) that npu_sim.quality
 gives for the orchestrator's --seed and the request id (the figure fleetsim records), and the
-orchestrator exports it as edgetier_answer_p_correct_ratio; bad task families are named."""
+orchestrator exports it as edgetier_answer_p_correct_ratio; the learned router, its file given
+as a policy option, routes live; bad task families are named."""
 
 from __future__ import annotations
 
@@ -16,18 +17,23 @@ import pytest
 from deploy.local import LocalStack
 from npu_sim.quality import default_quality
 from orchestrator.client import OrchestratorClient
+from routing.policies.learned_router import DEFAULT_MODEL_FILE
+from routing.specs import PolicySpec
 from tests.live import metric_sum, scrape, small_stack
 
 pytestmark = pytest.mark.timeout(120)
 SEED = 7
 
 
+ROUTER = PolicySpec("learned-router", {"model_file": str(DEFAULT_MODEL_FILE)})
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The small stack with the learned router, its file given as an option, by default."""
     config = small_stack()
-    config = dataclasses.replace(
-        config, orchestrator=dataclasses.replace(config.orchestrator, seed=SEED)
-    )
+    orchestrator = dataclasses.replace(config.orchestrator, seed=SEED, policy=ROUTER)
+    config = dataclasses.replace(config, orchestrator=orchestrator)
     with LocalStack(config, port=0, log_dir=tmp_path_factory.mktemp("logs")) as running:
         yield running
 
@@ -48,6 +54,7 @@ def test_a_reply_carries_the_p_correct_of_its_seed_and_id_and_the_metric_counts_
         client_node="dev-0",
         request_id="quality-1",
         task="math",
+        policy="device-first",
     )
     quality = default_quality().with_seed(SEED)
     assert reply["model"] == "qwen2.5-0.5b" and reply["task"] == "math"
@@ -71,11 +78,31 @@ def test_a_reply_carries_the_p_correct_of_its_seed_and_id_and_the_metric_counts_
 
 
 def test_an_llm_request_without_a_task_is_a_chat_turn(client: OrchestratorClient) -> None:
-    reply = client.infer("qwen2.5-7b", prompt_tokens=32, max_tokens=8, request_id="quality-2")
+    reply = client.infer(
+        "qwen2.5-7b", prompt_tokens=32, max_tokens=8, request_id="quality-2", policy="cloud-only"
+    )
     assert reply["task"] == "chat"
     assert reply["p_correct"] == pytest.approx(
         default_quality().with_seed(SEED).p_correct("qwen2.5-7b", "chat", "quality-2"), rel=1e-12
     )
+
+
+def test_the_learned_router_loaded_from_its_file_answers_live_with_the_quality_of_its_choice(
+    client: OrchestratorClient,
+) -> None:
+    quality = default_quality().with_seed(SEED)
+    for i in range(6):
+        rid = f"routed-{i}"
+        reply = client.infer(
+            "llama3.1-70b", prompt_tokens=64, max_tokens=16, request_id=rid, task="knowledge"
+        )
+        assert reply["policy"] == ROUTER.label
+        assert reply["p_correct"] == pytest.approx(
+            quality.p_correct(reply["model"], "knowledge", rid), rel=1e-12
+        )
+        assert reply["requested_p_correct"] == pytest.approx(
+            quality.p_correct("llama3.1-70b", "knowledge", rid), rel=1e-12
+        )
 
 
 def test_a_vision_reply_has_no_answer_quality_and_cannot_take_a_task(
