@@ -11,6 +11,7 @@
 3. Fit: one logistic regression per model (routing.router_model.fit_logistic), so one file
    serves any fleet of shipped models.
 4. Trial runs: the policy simulated on the scenario with the training seeds. The first five
+   (or all, when fewer)
    measure its optimism (the predicted quality of the answers it chose, over their true
    quality: it chooses on its predictions, so their errors are not neutral), which the policy
    then adds to its target; one more, so aimed, gives the price of a right answer a fresh

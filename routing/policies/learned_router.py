@@ -13,7 +13,7 @@ by routing.energy_placement (energy-marginal underneath: the joules it adds wher
 now, the SLO checked against queue-aware estimates), and the request is answered by the option
 predicted to meet the SLO with the least
 
-    joules + joules_per_correct_answer x (P(requested model right) - P(this model right)),
+    joules + price x (P(requested model right) - P(this model right)),
 
 a price on each expected right answer given up (a model predicted to do better earns it back).
 This is the Lagrangian of "fewest joules at a given quality": one price trades joules for
@@ -22,10 +22,17 @@ smaller predicted loss than a short one. The requested model's placement follows
 step, so a substitute that is refused escalates to the model that was asked for. Vision
 requests, and models the file has no weights for, get the requested model's placement alone.
 
+The price is steered, not fixed: after every judged request it moves so that the predicted
+quality kept over about the last WINDOW requests (the chosen answers' predicted P(correct) over
+the requested models') stays at `target_quality`, plus the optimism the trainer measured. A
+fixed price would not hold a quality: what an answer adds to a GPU swings between nearly nothing
+(a running batch) and whole decode steps (an idle one), so traffic herds onto whichever model's
+GPUs are busy and the quality kept at one price differs from run to run. Steering is state the
+policy keeps: the same requests in the same order get the same answers, live or simulated.
+
 Options: `model_file` (a router file; default: the one shipped, trained on
-scenarios/mixed-tasks.yaml for a quality_vs_requested of 0.95) and `joules_per_correct_answer`
-(default: the file's, which the trainer calibrates to its target quality by simulating the
-scenario). The policy reads the file once, when built; deciding is pure.
+scenarios/mixed-tasks.yaml) and `target_quality` (default: the file's, 0.95 in the shipped
+one). The policy reads the file once, when built; it starts from the file's price.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ DEFAULT_MODEL_FILE = Path(__file__).resolve().parent.parent / "data" / "learned-
 WINDOW = 1000
 #: ... rising by e^(GAIN x shortfall) per request (0.1% a request for a shortfall of 1 point)
 GAIN = 0.1
-#: and stays within these bounds (joules per right answer).
+#: ... and stays within these bounds (joules per right answer).
 MIN_PRICE, MAX_PRICE = 1.0, 1e6
 
 
