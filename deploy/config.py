@@ -46,7 +46,9 @@ class OrchestratorConfig:
     policies: list[PolicyEntry] = field(default_factory=list)
     """More policies requests may name by label (the built-ins always are), e.g. a scenario's."""
     seed: NonNegativeInt = 0
-    """Seed of the policies' randomness."""
+    """Seed of the policies' randomness and of the answers' quality draws (`edgetier
+    orchestrator --seed`): a scenario's seed makes live replies carry the quality figures its
+    simulation records."""
     attempt_floor_s: NonNegativeFloat = 2.0
     """Real seconds an attempt on a node gets at least before it escalates as a timeout."""
 

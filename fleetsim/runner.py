@@ -27,6 +27,7 @@ from fleetsim.summary import PolicyStats, write_csv
 from fleetsim.workload import arrivals, horizon_s
 from fleetsim.workload.trace import read_trace, resolve
 from npu_sim.predictor import Predictor
+from npu_sim.quality import quality_for
 from routing.specs import PolicySpec
 
 Progress = Callable[[int], None]
@@ -92,7 +93,8 @@ def simulate_policy(
 ) -> PolicyStats:
     """One policy's run; its records go to `sinks` (and to the returned summary)."""
     stats = PolicyStats(policy.label, horizon_s(scenario))
-    recorder = Recorder(policy.label, [stats, *sinks], progress)
+    quality = quality_for(predictor.catalog, seed)
+    recorder = Recorder(policy.label, [stats, *sinks], progress, quality=quality)
     simulator = Simulator(scenario, policy.build(seed), seed, predictor)
     simulator.run(arrivals(scenario, seed), recorder)
     recorder.flush()

@@ -37,6 +37,7 @@ from npu_sim.datafile import STRICT, SetByLoader
 from npu_sim.hardware import Tier
 from npu_sim.models import LLM
 from npu_sim.predictor import Predictor, load_predictor
+from npu_sim.quality import Task as TaskFamily
 from routing.groups import GroupName, NodeGroup, Problem, group_problems
 from routing.network import LinkOverrides, NetworkModel, with_overrides
 from routing.policies import BUILTINS
@@ -102,7 +103,8 @@ def as_tokens(spec: TokenSpec) -> Tokens:
 @dataclass(frozen=True)
 class MixEntry:
     """One kind of request in a synthetic mix: a model, its share, its token counts (vision
-    models take one image: their token counts are ignored)."""
+    models take one image: their token counts are ignored), and for an LLM its task family
+    (npu_sim.quality.TASKS; default DEFAULT_TASK, chat), on which its answer is judged."""
 
     model: ModelId
     """The model requests ask for, a model id of the catalog (`edgetier npu list`)."""
@@ -113,6 +115,8 @@ class MixEntry:
     sigma}, max: N} or {constant: N}."""
     output_tokens: TokenSpec = 128
     """Tokens to generate, in the same forms as prompt_tokens."""
+    task: TaskFamily | None = None
+    """The LLM requests' task family (npu_sim.quality.TASKS; default chat)."""
 
 
 DeviceMapping = Literal["uniform", "round-robin"]
@@ -163,6 +167,9 @@ class Trace:
     """Which device each request comes from: uniform (random, seeded) or round-robin."""
     device_group: str | None = None
     """Requests come from this device group's nodes only (none: every device group's)."""
+    task: TaskFamily | None = None
+    """The LLM requests' task family (npu_sim.quality.TASKS); default: the shipped trace's
+    (conversation: chat, code: code), else chat."""
 
 
 Workload = Annotated[Poisson | Trace, pydantic.Field(discriminator="kind")]
@@ -292,6 +299,7 @@ def references(scenario: Scenario, predictor: Predictor) -> list[Problem]:
         for where, model_id in _model_references(scenario)
         if (exc := _unknown_model(catalog, model_id)) is not None
     ]
+    problems += _task_problems(scenario, catalog)
     for key in scenario.slo_s:
         if key not in TASKS and key not in catalog.models_by_id:
             problems.append(
@@ -330,6 +338,23 @@ def _model_references(scenario: Scenario) -> Iterator[tuple[tuple[str | int, ...
     else:
         for model_id in workload.models:
             yield ("workload", "models", model_id), model_id
+
+
+def _task_problems(scenario: Scenario, catalog: Catalog) -> list[Problem]:
+    """A task family given to requests that cannot have one (vision models)."""
+    workload = scenario.workload
+    if isinstance(workload, Poisson):
+        return [
+            (
+                ("workload", "mix", i, "task"),
+                f"{entry.model} is not an LLM: only LLM requests have a task family",
+            )
+            for i, entry in enumerate(workload.mix)
+            if entry.task is not None
+            and _unknown_model(catalog, entry.model) is None
+            and not isinstance(catalog.model(entry.model), LLM)
+        ]
+    return []
 
 
 def _unknown_model(catalog: Catalog, model_id: str) -> UnknownNameError | None:

@@ -43,6 +43,12 @@ def reply_to_dict(reply: orchestrator_pb2.InferReply) -> dict[str, Any]:
         "network_s": reply.network_s,
         "network_energy_j": reply.network_energy_j,
         "slo_met": reply.slo_met if reply.HasField("slo_met") else None,  # null: no SLO
+        "task": reply.task_family or None,
+        "p_correct": reply.p_correct if reply.HasField("p_correct") else None,
+        "correct": reply.correct if reply.HasField("correct") else None,
+        "requested_p_correct": (
+            reply.requested_p_correct if reply.HasField("requested_p_correct") else None
+        ),
         "escalations": [
             {
                 "from_tier": TIER_NAMES.get(e.from_tier, "none"),
@@ -90,6 +96,7 @@ def infer_request(
     request_id: str = "",
     client_node: str = "",
     run: str = "",
+    task: str = "",
 ) -> orchestrator_pb2.InferRequest:
     request = orchestrator_pb2.InferRequest(
         model=model,
@@ -99,6 +106,7 @@ def infer_request(
         request_id=request_id,
         client_node=client_node,
         run=run,
+        task_family=task,
     )
     if prompt is not None:
         request.prompt_text = prompt

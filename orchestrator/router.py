@@ -18,8 +18,10 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from edgetier.v1 import agent_pb2
+from npu_sim.quality import QualityModel
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.registry import Agent, Registry
+from routing.answers import answer_quality
 from routing.cluster import Cluster
 from routing.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
 from routing.policy import Policy, Step
@@ -40,8 +42,10 @@ class Router:
         policies: dict[str, Policy],
         time_scale: float = 1.0,
         attempt_floor_s: float = 2.0,
+        quality: QualityModel | None = None,
     ) -> None:
         self.cluster = cluster
+        self.quality = quality  # the answers' quality (for the metric), with the --seed
         self.attempt_floor_s = attempt_floor_s
         self.registry = registry
         self.metrics = metrics
@@ -131,6 +135,9 @@ class Router:
                 break
         outcome = walk.outcome
         self.metrics.record(outcome)
+        answer = answer_quality(self.quality, request, outcome) if self.quality else None
+        if answer is not None:
+            self.metrics.answered(outcome, answer)
         return outcome
 
     async def _run(

@@ -23,6 +23,7 @@ from edgetier.wire.net import ListenError, advertised_host, host_port
 from edgetier.wire.rpc import add_servicer
 from edgetier.wire.tls import TlsConfig, add_port
 from npu_sim.predictor import load_predictor
+from npu_sim.quality import quality_for
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.registry import Registry
 from orchestrator.router import Router
@@ -80,6 +81,8 @@ class OrchestratorServer:
             tls=settings.tls,
         )
         self.policies = load_policies(settings.policy, settings.seed, settings.extra_policies)
+        # Answers' quality draws from the seed, as fleetsim's from the run's: same figures.
+        quality = quality_for(predictor.catalog, settings.seed)
         self.router = Router(
             self.cluster,
             self.registry,
@@ -87,6 +90,7 @@ class OrchestratorServer:
             self.policies,
             settings.time_scale,
             settings.attempt_floor_s,
+            quality,
         )
         self.servicer = OrchestratorServicer(
             predictor.catalog,
@@ -100,6 +104,7 @@ class OrchestratorServer:
             settings.request_timeout_s,
             settings.heartbeat_interval_s,
             InFlightLimits(settings.max_in_flight, settings.max_in_flight_per_client),
+            quality,
         )
         self.health = HealthServicer()
         self.server = grpc.aio.server(

@@ -16,10 +16,12 @@ import grpc
 from edgetier.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from edgetier.wire.tiers import TIER_VALUES
 from npu_sim.catalog import Catalog
+from npu_sim.quality import QualityModel
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.registry import RegistrationError, Registry
 from orchestrator.router import Router
 from orchestrator.validation import InvalidRequest, parse_infer
+from routing.answers import answer_quality
 from routing.cluster import Cluster, NodeState
 from routing.escalation import Outcome
 from routing.request import Request
@@ -39,8 +41,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         request_timeout_s: float,
         heartbeat_interval_s: float,
         limits: InFlightLimits,
+        quality: QualityModel | None = None,
     ) -> None:
         self.catalog = catalog
+        self.quality = quality
         self.cluster = cluster
         self.registry = registry
         self.router = router
@@ -139,7 +143,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self, outcome: Outcome, request: Request, policy: str
     ) -> orchestrator_pb2.InferReply:
         node = self.cluster.node(outcome.node) if outcome.node else None
-        return orchestrator_pb2.InferReply(
+        answer = answer_quality(self.quality, request, outcome) if self.quality else None
+        reply = orchestrator_pb2.InferReply(
             request_id=outcome.request_id,
             tier=TIER_VALUES[outcome.tier] if outcome.tier else common_pb2.TIER_UNSPECIFIED,
             node=outcome.node or "",
@@ -163,7 +168,13 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             network_energy_j=outcome.network_energy_j,
             slo_met=outcome.slo_met,  # None: no SLO, the field stays absent
             policy=policy,
+            task_family=request.task or "",
         )
+        if answer is not None:
+            reply.p_correct = answer.p_correct
+            reply.correct = answer.correct
+            reply.requested_p_correct = answer.requested_p_correct
+        return reply
 
     async def _admit(
         self, request: orchestrator_pb2.InferRequest, context: grpc.aio.ServicerContext

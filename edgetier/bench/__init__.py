@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "fleetsim": "edgetier.bench.fleetsim",
     "policies": "edgetier.bench.policies",
     "load": "edgetier.bench.load",
+    "quality": "edgetier.bench.quality",
 }
 
 

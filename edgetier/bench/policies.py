@@ -62,6 +62,7 @@ def savings_over_baseline(result: RunResult) -> dict[str, Any] | None:
         if name != BASELINE
         and s.attainment >= base.attainment - SAME_SLO
         and s.tiers[cloud] < 0.99 * s.requests
+        and not s.substituted  # another model's answers: compared on quality by bench quality
     ]
     if not rivals:
         return None

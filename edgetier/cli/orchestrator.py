@@ -30,6 +30,7 @@ from edgetier.wire.auth import TOKEN_ENV, default_token
 from edgetier.wire.net import ListenError
 from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
+from npu_sim.quality import DEFAULT_TASK, TASKS
 from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient, unreachable
 from orchestrator.server import OrchestratorSettings, load_policies, serve
 from orchestrator.validation import DEFAULT_MAX_TOKENS, MAX_OUTPUT_TOKENS
@@ -58,7 +59,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "'{name: cascade, options: {threshold: 0.7}}'",
     )
     server.add_argument(
-        "--seed", type=non_negative_int, default=0, help="seed of the policies' randomness"
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the policies' randomness and of the answers' quality draws (a scenario's "
+        "seed gives the figures its simulation records)",
     )
     server.add_argument(
         "--link",
@@ -145,6 +150,14 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         default="",
         help="routing policy: one the orchestrator loaded (`edgetier nodes` lists them); "
         "default: the orchestrator's",
+    )
+    infer.add_argument(
+        "--task",
+        default="",
+        choices=["", *TASKS],
+        metavar="TASK",
+        help=f"an LLM request's task family ({', '.join(TASKS)}; default {DEFAULT_TASK}): "
+        "what its answer's quality (P(correct) in the reply) is measured on",
     )
     infer.add_argument("--client-node", default="", help="the device node the request comes from")
     infer.add_argument("--request-id", default="", help="idempotency key")
@@ -303,6 +316,7 @@ def _infer(args: argparse.Namespace) -> int:
         "policy": args.policy,
         "request_id": args.request_id,
         "client_node": args.client_node,
+        "task": args.task,
     }
     try:
         with _client(args) as client:
@@ -325,6 +339,11 @@ def _infer(args: argparse.Namespace) -> int:
         f"served on [bold]{reply['tier']}[/] node {reply['node']} by {reply['model']}: "
         f"TTFT {fmt(reply['ttft_s'])} s, latency {fmt(reply['latency_s'])} s, "
         f"{fmt(reply['energy_j'])} J, {reply['output_tokens']} tokens"
+        + (
+            f", P(correct) {fmt(reply['p_correct'])} on {reply['task']}"
+            if reply["p_correct"] is not None
+            else ""
+        )
         + (f"; escalated from {path}" if path else "")
     )
     return 0

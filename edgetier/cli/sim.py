@@ -3,6 +3,7 @@
     edgetier sim run SCENARIO [--out DIR] [--policies a,b,c] [--seed N] [--json]
                      [--live [--time-scale S] [--workers N]]
     edgetier sim sweep SCENARIO --param PATH=v1,v2 [--param ...] [--seeds N] [--ray [ADDRESS]]
+        (--param policy=cascade --param policy.threshold=0.2,0.5,0.8: a policy option)
     edgetier sim init | validate FILE | schema      (edgetier.cli.sim_files)
 
 `run` shows a progress bar, writes requests.parquet, summary.csv and PNG plots to DIR (default
@@ -52,6 +53,9 @@ HEADERS = {
     "edge_share": "edge",
     "cloud_share": "cloud",
     "joules_vs_oracle": "x oracle",
+    "mean_quality": "quality",
+    "quality_vs_requested": "q vs asked",
+    "substituted_share": "substituted",
 }
 
 
@@ -103,7 +107,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         action="append",
         default=[],
         metavar="PATH=V1,V2",
-        help="a dotted scenario path and its values (repeatable); 'policy' picks policies",
+        help="a dotted scenario path and its values (repeatable); 'policy' picks policies, "
+        "'policy.[POLICY.]KEY' sets one of their options",
     )
     add_catalog_argument(sweep)
     sweep.add_argument(
@@ -253,10 +258,11 @@ def _sweep(args: argparse.Namespace) -> int:
             rows = sweeping.run_local(plan, advance)
     table = sweeping.write_table(out / "sweep.csv", plan, rows)
     figure = sweeping.plot(out / "sweep.png", plan, rows)
+    quality = sweeping.plot_quality(out / "quality.png", plan, rows)
     if args.json:
         print_json({"out": str(out), "rows": rows})
         return 0
     shown = [*plan.columns[: plan.columns.index("policy")], "policy", *SHOWN[1:]]
     print_table(f"{name}: sweep", headers(shown), [[row.get(c) for c in shown] for row in rows])
-    console.print(f"wrote {table}, {figure}")
+    console.print(f"wrote {table}, {figure}, {quality}")
     return 0

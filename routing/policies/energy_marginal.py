@@ -8,7 +8,8 @@ otherwise keep a phone's NPU at full power for seconds, and an idle one the expe
 
 Among the tiers predicted to meet the request's SLO (`estimate`, queueing included), the fewest
 added joules first; tiers predicted to miss it follow, fastest first, so a request is still
-served when nothing meets its SLO; passed-over tiers close the plan with their reasons. Each
+served when nothing meets its SLO; passed-over tiers close the plan with their reasons
+(`routing.energy_placement`, which the policies choosing a model first use underneath). Each
 decision reads the view as it is (a few memoised costs per tier), no cluster copy.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import random
 
 from routing.cluster import ClusterView
-from routing.placement import split_steps
+from routing.energy_placement import place
 from routing.policy import Plan, Policy
 from routing.request import Request
 
@@ -29,15 +30,4 @@ class EnergyMarginal(Policy):
         self.rng = random.Random(seed)
 
     def decide(self, request: Request, view: ClusterView) -> Plan:
-        runnable, skipped = split_steps(view, request, self.rng)
-        slo = request.slo_s
-        meeting, missing = [], []
-        for step, node in runnable:
-            latency = view.estimate(node, request).latency_s
-            if slo is None or latency <= slo:
-                meeting.append((view.marginal_joules(node, request), step))
-            else:
-                missing.append((latency, step))
-        meeting.sort(key=lambda pair: pair[0])
-        missing.sort(key=lambda pair: pair[0])
-        return (*(step for _, step in meeting), *(step for _, step in missing), *skipped)
+        return place(view, request, self.rng).plan
