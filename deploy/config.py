@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Annotated
 
 import pydantic
-from pydantic import NonNegativeFloat, PositiveFloat
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat
 
 from npu_sim import datafile
 from npu_sim.datafile import STRICT
 from npu_sim.predictor import load_predictor
 from routing.groups import GroupName, NodeGroup, group_problems
+from routing.network import LinkOverrides
 from routing.policies import DEFAULT_POLICY
 from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
@@ -42,6 +43,14 @@ class OrchestratorConfig:
     policy: PolicyEntry = field(default_factory=lambda: PolicySpec(DEFAULT_POLICY))
     """The default routing policy: a built-in name, {name: NAME, options: {...}} or {class:
     package.module:Class, options: {...}} (default: device-first)."""
+    policies: list[PolicyEntry] = field(default_factory=list)
+    """More policies requests may name by label (the built-ins always are), e.g. a scenario's."""
+    seed: NonNegativeInt = 0
+    """Seed of the policies' randomness and of the answers' quality draws (`edgetier
+    orchestrator --seed`): a scenario's seed makes live replies carry the quality figures its
+    simulation records."""
+    attempt_floor_s: NonNegativeFloat = 2.0
+    """Real seconds an attempt on a node gets at least before it escalates as a timeout."""
 
 
 @STRICT
@@ -84,6 +93,9 @@ class StackConfig:
     """The address every process binds (0.0.0.0 lets other machines in)."""
     catalog: list[str] = field(default_factory=list)
     """Catalog files (users' chips and models), relative to the stack file."""
+    network: LinkOverrides = field(default_factory=dict)
+    """Changes to the orchestrator's links from a device to the edge and the cloud tiers, as a
+    scenario's `network:`."""
 
     def __post_init__(self) -> None:
         names = [agent.name for agent in self.agents]
@@ -114,6 +126,11 @@ def load_config(path: Path = DEFAULT_CONFIG, extra_catalogs: Sequence[Path] = ()
         config.orchestrator.policy.build()
     except PolicyError as exc:
         problems.append((("orchestrator", "policy"), str(exc)))
+    for i, spec in enumerate(config.orchestrator.policies):
+        try:
+            spec.build()
+        except PolicyError as exc:
+            problems.append((("orchestrator", "policies", i), str(exc)))
     if problems:
         raise datafile.errors_at(path, node, problems)
     return config

@@ -37,7 +37,8 @@ class LocalStack(Stack):
 
     def restart_agent(self, name: str) -> Child:
         """Kill the agent `name` if it still runs and start it again with the same settings
-        (the orchestrator sees it re-register); returns its new child."""
+        (the orchestrator sees it re-register); returns its new child, which dies with the
+        calling thread (spawn's `die_with_parent`)."""
         old = next(c for c in self.children if c.kind == "agent" and c.name == name)
         old.kill()
         self.children.remove(old)

@@ -60,6 +60,7 @@ def start_prometheus(binary: str, run_dir: Path, port: int, log_path: Path) -> C
         ],
         log_path,
         pipe_stdout=False,
+        die_with_parent=True,
     )
     try:
         await_condition(child, lambda: _ok(f"{url}/-/ready"), f"ready on {url}", READY_TIMEOUT_S)

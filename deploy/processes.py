@@ -129,8 +129,10 @@ def spawn(
     `await_listening`) or, with `pipe_stdout=False`, to the log as well.
 
     `die_with_parent` asks Linux to SIGKILL the child when the thread that started it dies:
-    for a launcher that may itself be killed without warning (a Ray actor), so that no agent
-    outlives it. Only for a launcher whose starting thread lives as long as the child.
+    for a launcher that may itself be killed without warning (`edgetier up` by SIGKILL, an OOM
+    kill or a CI timeout; a Ray actor by Ray), so that nothing it started outlives it and holds
+    its ports. Only for a launcher whose starting thread lives as long as the child (the main
+    thread, or a thread that lives as long as the stack).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w", encoding="utf-8") as log:
@@ -230,16 +232,36 @@ def first_json_line(stream: IO[str], timeout_s: float) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def die_with_parent(parent: int) -> None:
+    """Tie this running process (a worker multiprocessing started) to `parent`, as spawn's
+    `die_with_parent` does for a command: SIGKILL when it dies, exit now if it already has."""
+    follow = _follow_parent()
+    if follow is not None:
+        follow(parent)
+
+
 def _kill_on_parent_death() -> Callable[[], None] | None:
     """A preexec function setting PR_SET_PDEATHSIG (Linux; None elsewhere). The libc function
-    is looked up here, before fork, so the child only makes one system call before exec (the
+    is looked up here, before fork, so the child only makes two system calls before exec (the
     way Ray starts its own processes)."""
+    follow = _follow_parent()
+    if follow is None:
+        return None
+    parent = os.getpid()
+    return lambda: follow(parent)
+
+
+def _follow_parent() -> Callable[[int], None] | None:
+    """A function that sets PR_SET_PDEATHSIG, then checks the parent did not die before it
+    took effect (the process would then have been re-parented, and exits); None off Linux."""
     if not sys.platform.startswith("linux"):
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     sigkill = int(signal.SIGKILL)
 
-    def preexec() -> None:
+    def follow(parent: int) -> None:
         prctl(_PR_SET_PDEATHSIG, sigkill)
+        if os.getppid() != parent:
+            os._exit(1)
 
-    return preexec
+    return follow

@@ -40,6 +40,7 @@ from device_agent.config import group_args
 from edgetier.wire.auth import default_token
 from edgetier.wire.tls import TlsConfig
 from orchestrator.client import OrchestratorClient
+from routing.network import link_text
 from routing.specs import PolicySpec
 
 ENDPOINT_EXTRAS = ("url", "ray_node_ip", "ray_node_id", "pid")
@@ -164,11 +165,17 @@ class Stack(ABC):
     # -- shared internals ----------------------------------------------------------------------
 
     def _spawn_local(self, name: str, kind: str, args: list[str]) -> Child:
-        """Start `edgetier ARGS` here; it joins `children` before it is ready, so that `stop`
-        cleans it up if it never gets there."""
+        """Start `edgetier ARGS` here, to die with this process (and the thread starting it:
+        start stacks from the main thread or one as long-lived); it joins `children` before it
+        is ready, so that `stop` cleans it up if it never gets there."""
         assert self.log_dir is not None
         child = spawn(
-            name, kind, edgetier_argv(args), self.log_dir / f"{name}.log", edgetier_env(self.token)
+            name,
+            kind,
+            edgetier_argv(args),
+            self.log_dir / f"{name}.log",
+            edgetier_env(self.token),
+            die_with_parent=True,
         )
         self.children.append(child)
         return await_listening(child)
@@ -208,6 +215,16 @@ def orchestrator_args(
         "--metrics-port",
         str(o.metrics_port),
         *policy_args(o.policy),
+        *[
+            arg
+            for spec in o.policies
+            for arg in ("--load-policy", json.dumps(spec.as_file_entry()))
+        ],
+        "--seed",
+        str(o.seed),
+        "--attempt-timeout-floor",
+        str(o.attempt_floor_s),
+        *[arg for tier, to in config.network.items() for arg in ("--link", link_text(tier, to))],
         "--time-scale",
         str(config.time_scale),
         *catalog_args(config.catalog),

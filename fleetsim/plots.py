@@ -7,7 +7,9 @@
   feasible schedule: the distance from a point down to the curve is the most a better policy
   could still save at that attainment, the feasible point what a clairvoyant one did save;
 - tier_mix.png: where each policy served its requests (shares, dropped included);
-- load_over_time.png: requests per second arriving, and served on each tier, per policy.
+- load_over_time.png: requests per second arriving, and served on each tier, per policy;
+- energy_vs_quality (drawn by `edgetier bench quality` and `sim sweep`): joules per request
+  against quality_vs_requested, one series per policy through its settings.
 
 Every policy stays visible when results coincide: identical series are drawn once and labelled
 with every name ("energy-aware = energy-marginal"), points are labelled directly, and series
@@ -18,7 +20,8 @@ pyplot): no global state, no display needed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +248,49 @@ def load_over_time(path: Path, stats: Sequence[PolicyStats]) -> Path:
     axes[1].legend(fontsize="x-small", ncol=2)
     axes[-1].set_xlabel("virtual time (s)")
     return _save(fig, path)
+
+
+def energy_vs_quality(
+    path: Path, curves: Mapping[str, Sequence[tuple[float, float]]], title: str
+) -> Path:
+    """Joules per request against quality_vs_requested, one series per policy: a point per
+    setting it ran with (`curves`: policy -> (quality, joules) points), joined in order of
+    quality when there are several (a cascade's thresholds, a router's targets trace its
+    energy-quality curve). Down and right is better; 1.0 is the requested models' quality."""
+    fig = Figure(figsize=(10, 5.5))
+    ax = fig.subplots()
+    markers = "osD^vP*Xh<>"
+    for i, (policy, points) in enumerate(_merge_coinciding(curves).items()):
+        ordered = sorted(points)
+        ax.plot(
+            [q for q, _ in ordered],
+            [j for _, j in ordered],
+            marker=markers[i % len(markers)],
+            linestyle="-" if len(ordered) > 1 else "none",
+            markersize=7,
+            label=policy,
+        )
+    ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("quality_vs_requested (answers' P(correct) over the requested models')")
+    ax.set_ylabel("joules per request")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.subplots_adjust(right=0.7)
+    return _save(fig, path)
+
+
+def _merge_coinciding(
+    curves: Mapping[str, Sequence[tuple[float, float]]],
+) -> dict[str, Sequence[tuple[float, float]]]:
+    """Policies that land on one point (every policy answering with the requested model, on a
+    fleet where they place alike) as one series named after all of them, so none hides
+    another."""
+    merged: dict[tuple[str, ...], list[str]] = {}
+    for policy, points in curves.items():
+        key = tuple(sorted(f"{q:.3f} {j:.3g}" for q, j in points))  # equal as printed
+        merged.setdefault(key, []).append(policy)
+    return {textwrap.fill(", ".join(names), 32): curves[names[0]] for names in merged.values()}
 
 
 def write_all(

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from npu_sim.hardware import TIERS
+from npu_sim.quality import Answer, QualityModel
+from routing.answers import answer_quality
 from routing.escalation import Outcome
 from routing.request import Request
 
@@ -49,6 +51,10 @@ SCHEMA = pa.schema(
         ("escalations", pa.int16()),
         ("path", pa.string()),  # e.g. "device:slo_miss>edge:queue_full", "" if none
         ("dropped_reason", pa.string()),  # null when served
+        ("task", pa.string()),  # an LLM request's task family (npu_sim.quality); null: vision
+        ("p_correct", pa.float64()),  # the answer's P(correct); null: vision, or dropped
+        ("correct", pa.bool_()),  # the answer's sampled outcome (null as p_correct)
+        ("requested_p_correct", pa.float64()),  # P(correct) of the requested model, same request
     ]
 )
 
@@ -70,22 +76,40 @@ class Columns:
     energy_j: np.ndarray
     met: np.ndarray  # bool: served and within its SLO (or without one)
     escalations: np.ndarray  # int
+    answers: list[Answer | None]  # the answer's quality (served LLM requests), else None
+    p_correct: np.ndarray  # NaN where no answer quality
+    requested_p_correct: np.ndarray  # NaN where no answer quality
+    substituted: np.ndarray  # bool: served by another model than the requested one
 
     def __len__(self) -> int:
         return len(self.outcomes)
 
 
-def columns(policy: str, rows: Sequence[Row]) -> Columns:
+def answers(
+    requests: Sequence[Request], outcomes: Sequence[Outcome], quality: QualityModel | None
+) -> list[Answer | None]:
+    """Each served LLM request's answer quality (routing.answers: the answering model's
+    P(correct) and outcome, and the requested model's P(correct)), keyed by the run's seed and
+    the request id, so a live reply and a simulated record of one request agree."""
+    if quality is None:
+        return [None] * len(outcomes)
+    return [answer_quality(quality, r, o) for r, o in zip(requests, outcomes, strict=True)]
+
+
+def columns(policy: str, rows: Sequence[Row], quality: QualityModel | None = None) -> Columns:
     """Column-wise views of a batch: one generator pass per column measured faster than
-    transposing the rows into tuples (which also feeds the garbage collector)."""
+    transposing the rows into tuples (which also feeds the garbage collector). Answer quality
+    is computed with `quality` (none without it)."""
     n = len(rows)
     outcomes = [row[2] for row in rows]
+    requests = [row[1] for row in rows]
     served = np.fromiter((o.served for o in outcomes), dtype=bool, count=n)
     nan = float("nan")
+    quality_of = answers(requests, outcomes, quality)
     return Columns(
         policy=policy,
         arrival_s=np.fromiter((row[0] for row in rows), dtype=float, count=n),
-        requests=[row[1] for row in rows],
+        requests=requests,
         outcomes=outcomes,
         served=served,
         tier=np.fromiter(
@@ -98,6 +122,16 @@ def columns(policy: str, rows: Sequence[Row]) -> Columns:
         energy_j=np.fromiter((o.energy_j for o in outcomes), dtype=float, count=n),
         met=np.fromiter((o.served and o.slo_met is not False for o in outcomes), bool, n),
         escalations=np.fromiter((len(o.escalations) for o in outcomes), dtype=np.int64, count=n),
+        answers=quality_of,
+        p_correct=np.fromiter((a.p_correct if a else nan for a in quality_of), float, n),
+        requested_p_correct=np.fromiter(
+            (a.requested_p_correct if a else nan for a in quality_of), float, n
+        ),
+        substituted=np.fromiter(
+            (o.served and o.model != r.model for r, o in zip(requests, outcomes, strict=True)),
+            bool,
+            n,
+        ),
     )
 
 
@@ -108,6 +142,7 @@ def _path(outcome: Outcome) -> str:
 def record_batch(batch: Columns) -> pa.RecordBatch:
     requests, outcomes = batch.requests, batch.outcomes
     dropped = ~batch.served
+    unanswered = np.isnan(batch.p_correct)
     arrays = [
         pa.array([batch.policy] * len(batch), pa.string()),
         pa.array([r.id for r in requests], pa.string()),
@@ -129,6 +164,10 @@ def record_batch(batch: Columns) -> pa.RecordBatch:
         pa.array(batch.escalations, pa.int16()),
         pa.array([_path(o) if o.escalations else "" for o in outcomes], pa.string()),
         pa.array([None if o.served else o.reason for o in outcomes], pa.string()),
+        pa.array([r.task for r in requests], pa.string()),
+        pa.array(batch.p_correct, pa.float64(), mask=unanswered),
+        pa.array([a.correct if a else None for a in batch.answers], pa.bool_()),
+        pa.array(batch.requested_p_correct, pa.float64(), mask=unanswered),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
@@ -170,7 +209,8 @@ Sink = Callable[[Columns], None]
 
 class Recorder:
     """Collects one policy's outcomes (the simulator's `emit`) and flushes them to `sinks` a
-    batch at a time; `progress(n)` hears of every flushed batch."""
+    batch at a time; `progress(n)` hears of every flushed batch; `quality` (the run's seed)
+    gives the answers' quality."""
 
     def __init__(
         self,
@@ -178,8 +218,10 @@ class Recorder:
         sinks: Sequence[Sink],
         progress: Callable[[int], None] | None = None,
         batch_rows: int = BATCH_ROWS,
+        quality: QualityModel | None = None,
     ) -> None:
         self.policy = policy
+        self.quality = quality
         self.sinks = list(sinks)
         self.progress = progress
         self.batch_rows = batch_rows
@@ -195,7 +237,7 @@ class Recorder:
     def flush(self) -> None:
         if not self._rows:
             return
-        batch = columns(self.policy, self._rows)
+        batch = columns(self.policy, self._rows, self.quality)
         self._rows = []
         self.count += len(batch)
         for sink in self.sinks:

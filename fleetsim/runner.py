@@ -30,10 +30,11 @@ from fleetsim.records import ParquetSink, Recorder, Sink
 from fleetsim.scenario import Poisson, Scenario
 from fleetsim.schedule import make_plan
 from fleetsim.simulator import Simulator
-from fleetsim.summary import PolicyStats, write_csv
+from fleetsim.summary import COLUMNS, PolicyStats, write_csv
 from fleetsim.workload import arrivals, horizon_s
 from fleetsim.workload.trace import read_trace, resolve
 from npu_sim.predictor import Predictor
+from npu_sim.quality import quality_for
 from routing.policy import Policy
 from routing.request import Request
 from routing.specs import PolicySpec
@@ -124,7 +125,8 @@ def simulate(
     """A built policy's run under `label` (the offline plan is one, with the times it holds
     requests to, `release`); conservation is checked here, for every caller."""
     stats = PolicyStats(label, horizon_s(scenario))
-    recorder = Recorder(label, [stats, *sinks], progress)
+    quality = quality_for(predictor.catalog, seed)
+    recorder = Recorder(label, [stats, *sinks], progress, quality=quality)
     simulator = Simulator(scenario, policy, seed, predictor, release)
     simulator.run(arrivals(scenario, seed), recorder)
     recorder.flush()
@@ -164,6 +166,24 @@ def run_scenario(
     finally:
         if parquet is not None:
             parquet.close()
+    records = parquet.path if parquet is not None else None
+    return summarise(scenario, seed, stats, policies, predictor, out_dir, records, plots, feasible)
+
+
+def summarise(
+    scenario: Scenario,
+    seed: int,
+    stats: dict[str, PolicyStats],
+    policies: list[PolicySpec],
+    predictor: Predictor,
+    out_dir: Path | None = None,
+    records: Path | None = None,
+    plots: bool = True,
+    feasible: bool = True,
+) -> RunResult:
+    """The bound (and, if `feasible`, the offline schedule's run) over the same arrivals, the
+    summary rows and, if `out_dir`, summary.csv and the plots: for simulated policies, and for
+    the same scenario run live (`edgetier load`)."""
     started = time.perf_counter()
     deciders = [policy.build(seed) for policy in policies]
     options = collect(scenario, predictor, deciders, arrivals(scenario, seed))
@@ -194,8 +214,8 @@ def run_scenario(
     if out_dir is not None:
         write_csv(out_dir / "summary.csv", rows)
         result.files.append(out_dir / "summary.csv")
-        if parquet is not None:
-            result.files.append(parquet.path)
+        if records is not None:
+            result.files.append(records)
         if plots:
             from fleetsim import plots as plotting  # matplotlib loads only when plotting
 
@@ -214,6 +234,7 @@ def bound_row(best: PolicyStats, joules: float | None) -> dict[str, Any]:
     """The summary's lower-bound row: the least joules per request of any run at the best
     policy's attainment and drops (a number, not a run: no latencies or tiers)."""
     return {
+        **dict.fromkeys(COLUMNS),
         "policy": "lower-bound",
         "requests": best.requests,
         "dropped": best.dropped,

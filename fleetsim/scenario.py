@@ -37,8 +37,9 @@ from npu_sim.datafile import STRICT, SetByLoader
 from npu_sim.hardware import Tier
 from npu_sim.models import LLM
 from npu_sim.predictor import Predictor, load_predictor
+from npu_sim.quality import Task as TaskFamily
 from routing.groups import GroupName, NodeGroup, Problem, group_problems
-from routing.network import NetworkModel
+from routing.network import LinkOverrides, NetworkModel, with_overrides
 from routing.policies import BUILTINS
 from routing.specs import PolicyEntry, PolicyError, PolicySpec
 
@@ -55,20 +56,6 @@ STARTER_FILE = Path(__file__).parent / "data" / "starter.yaml"
 ModelId = str
 SloKey = str
 Weight = Annotated[float, pydantic.Field(gt=0)]
-
-
-@STRICT
-@dataclass(frozen=True)
-class LinkOverride:
-    """Fields to change in routing.network's default link to a tier (the others are kept):
-    edge 4 ms, 100 Mbit/s, 6.4e-7 J/byte; cloud 40 ms, 50 Mbit/s, 2.2e-5 J/byte."""
-
-    rtt_s: NonNegativeFloat | None = None
-    """Round-trip time from the client's device to the tier, seconds."""
-    bandwidth_mbit_s: PositiveFloat | None = None
-    """Bandwidth of the link, Mbit/s."""
-    joules_per_byte: NonNegativeFloat | None = None
-    """Energy to move one byte over the link, joules (counted in each request's energy)."""
 
 
 @STRICT
@@ -116,7 +103,8 @@ def as_tokens(spec: TokenSpec) -> Tokens:
 @dataclass(frozen=True)
 class MixEntry:
     """One kind of request in a synthetic mix: a model, its share, its token counts (vision
-    models take one image: their token counts are ignored)."""
+    models take one image: their token counts are ignored), and for an LLM its task family
+    (npu_sim.quality.TASKS; default DEFAULT_TASK, chat), on which its answer is judged."""
 
     model: ModelId
     """The model requests ask for, a model id of the catalog (`edgetier npu list`)."""
@@ -127,6 +115,8 @@ class MixEntry:
     sigma}, max: N} or {constant: N}."""
     output_tokens: TokenSpec = 128
     """Tokens to generate, in the same forms as prompt_tokens."""
+    task: TaskFamily | None = None
+    """The LLM requests' task family (npu_sim.quality.TASKS; default chat)."""
 
 
 DeviceMapping = Literal["uniform", "round-robin"]
@@ -177,6 +167,9 @@ class Trace:
     """Which device each request comes from: uniform (random, seeded) or round-robin."""
     device_group: str | None = None
     """Requests come from this device group's nodes only (none: every device group's)."""
+    task: TaskFamily | None = None
+    """The LLM requests' task family (npu_sim.quality.TASKS); default: the shipped trace's
+    (conversation: chat, code: code), else chat."""
 
 
 Workload = Annotated[Poisson | Trace, pydantic.Field(discriminator="kind")]
@@ -230,7 +223,7 @@ class Scenario:
     classification, embedding); a model's own entry wins over its task's (default: none)."""
     slo_scale: PositiveFloat = 1.0
     """Multiplies every SLO (a knob for sweeps)."""
-    network: dict[Literal["edge", "cloud"], LinkOverride] = field(default_factory=dict)
+    network: LinkOverrides = field(default_factory=dict)
     """Changes to the links from a device to the edge and the cloud tiers."""
     duration_s: PositiveFloat | None = None
     """Seconds of arrivals to simulate (none: until the workload ends)."""
@@ -252,12 +245,8 @@ class Scenario:
     # -- derived ---------------------------------------------------------------------------
 
     def network_model(self) -> NetworkModel:
-        """orchestrator.network's defaults with this scenario's overrides."""
-        links = dict(NetworkModel().links)
-        for tier, override in self.network.items():
-            changes = {k: v for k, v in vars(override).items() if v is not None}
-            links[tier] = replace(links[tier], **changes)
-        return NetworkModel(links=links)
+        """routing.network's default links with this scenario's overrides."""
+        return with_overrides(self.network)
 
     def predictor(self) -> Predictor:
         """The shipped catalog plus this scenario's catalog files, calibrated (memoised)."""
@@ -310,6 +299,7 @@ def references(scenario: Scenario, predictor: Predictor) -> list[Problem]:
         for where, model_id in _model_references(scenario)
         if (exc := _unknown_model(catalog, model_id)) is not None
     ]
+    problems += _task_problems(scenario, catalog)
     for key in scenario.slo_s:
         if key not in TASKS and key not in catalog.models_by_id:
             problems.append(
@@ -348,6 +338,23 @@ def _model_references(scenario: Scenario) -> Iterator[tuple[tuple[str | int, ...
     else:
         for model_id in workload.models:
             yield ("workload", "models", model_id), model_id
+
+
+def _task_problems(scenario: Scenario, catalog: Catalog) -> list[Problem]:
+    """A task family given to requests that cannot have one (vision models)."""
+    workload = scenario.workload
+    if isinstance(workload, Poisson):
+        return [
+            (
+                ("workload", "mix", i, "task"),
+                f"{entry.model} is not an LLM: only LLM requests have a task family",
+            )
+            for i, entry in enumerate(workload.mix)
+            if entry.task is not None
+            and _unknown_model(catalog, entry.model) is None
+            and not isinstance(catalog.model(entry.model), LLM)
+        ]
+    return []
 
 
 def _unknown_model(catalog: Catalog, model_id: str) -> UnknownNameError | None:

@@ -16,6 +16,12 @@ Columns of summary.csv:
   network's; the number on an operator's bill, where joules_per_request is what routing moves;
 - device/edge/cloud_share: where requests were served, as shares of all requests;
 - escalations: moves to a later tier, summed over requests;
+- mean_quality: the mean P(correct) of the answers to served LLM requests (npu_sim.quality);
+- quality_vs_requested: their summed P(correct) over what the requested models would have
+  summed on the same requests: 1 for a policy that always answers with the requested model,
+  0.95 for one whose answers are right 95% as often (RouteLLM's "% of the strong model's
+  quality"); vision requests and dropped ones are left out (SLO attainment counts drops);
+- substituted_share: requests answered by another model than the requested one, over all;
 - joules_vs_bound: joules_per_request over the lower bound at the same attainment and number
   of dropped requests (fleetsim.bound); never below 1.
 
@@ -56,6 +62,9 @@ COLUMNS = [
     *[f"{tier}_share" for tier in TIERS],
     "escalations",
     "joules_vs_bound",
+    "mean_quality",
+    "quality_vs_requested",
+    "substituted_share",
 ]
 LOAD_BINS = 240
 
@@ -80,6 +89,10 @@ class PolicyStats:
     load: np.ndarray = field(
         default_factory=lambda: np.zeros((LOAD_BINS, len(TIERS) + 1), dtype=np.int64)
     )
+    answered: int = 0  # served LLM requests, whose answers have a quality
+    p_correct: float = 0.0  # summed over them
+    requested_p_correct: float = 0.0
+    substituted: int | None = None  # None: not counted
 
     def __call__(self, batch: Columns) -> None:
         self.add_arrays(
@@ -91,6 +104,9 @@ class PolicyStats:
             ttft_s=batch.ttft_s,
             energy_j=batch.energy_j,
             escalations=batch.escalations,
+            p_correct=batch.p_correct,
+            requested_p_correct=batch.requested_p_correct,
+            substituted=batch.substituted,
         )
         self.network_j += sum(outcome.network_energy_j for outcome in batch.outcomes)
 
@@ -105,9 +121,12 @@ class PolicyStats:
         ttft_s: np.ndarray,
         energy_j: np.ndarray,
         escalations: np.ndarray,
+        p_correct: np.ndarray | None = None,
+        requested_p_correct: np.ndarray | None = None,
+        substituted: np.ndarray | None = None,
     ) -> None:
         """Count a batch of requests given as columns (tier: TIER_CODE or DROPPED; latency
-        and TTFT NaN where not served)."""
+        and TTFT NaN where not served; P(correct) NaN where the answer has no quality)."""
         self.requests += len(arrival_s)
         self.served += int(served.sum())
         self.met += int(met.sum())
@@ -119,6 +138,13 @@ class PolicyStats:
         self.ttft.add(ttft_s)
         bins = np.clip((arrival_s / self.bin_s).astype(np.int64), 0, LOAD_BINS - 1)
         np.add.at(self.load, (bins, codes), 1)
+        if p_correct is not None and requested_p_correct is not None:
+            answered = ~np.isnan(p_correct)
+            self.answered += int(answered.sum())
+            self.p_correct += float(p_correct[answered].sum())
+            self.requested_p_correct += float(requested_p_correct[answered].sum())
+        if substituted is not None:
+            self.substituted = (self.substituted or 0) + int(substituted.sum())
 
     @property
     def bin_s(self) -> float:
@@ -138,6 +164,20 @@ class PolicyStats:
     def joules_per_request(self) -> float:
         return self.energy_j / self.requests if self.requests else 0.0
 
+    @property
+    def mean_quality(self) -> float | None:
+        return self.p_correct / self.answered if self.answered else None
+
+    @property
+    def quality_vs_requested(self) -> float | None:
+        return self.p_correct / self.requested_p_correct if self.requested_p_correct else None
+
+    @property
+    def substituted_share(self) -> float | None:
+        if self.substituted is None:
+            return None
+        return self.substituted / self.requests if self.requests else 0.0
+
     def row(self, bound_joules: float | None = None) -> dict[str, Any]:
         n = self.requests or 1
         return {
@@ -156,6 +196,9 @@ class PolicyStats:
             **{f"{tier}_share": int(self.tiers[i]) / n for i, tier in enumerate(TIERS)},
             "escalations": self.escalations,
             "joules_vs_bound": self.joules_per_request / bound_joules if bound_joules else None,
+            "mean_quality": self.mean_quality,
+            "quality_vs_requested": self.quality_vs_requested,
+            "substituted_share": self.substituted_share,
         }
 
 

@@ -5,11 +5,17 @@
 
 Each `--param PATH=v1,v2,...` sets a dotted path of the scenario file (values parsed as YAML
 scalars) before validation, so a bad value fails like a bad file; `policy` picks the policies
-instead. Every grid point x seed is one independent run (fleetsim.runner, no records, no plots):
+instead, and `policy.[POLICY.]KEY` sets an option of the chosen policies, as `--policy-option`
+does (`--param policy=cascade --param policy.threshold=0.2,0.5,0.8` traces the cascade's
+energy-quality curve; with several policies chosen, `policy.cascade.threshold` says which one
+it is for, and the others run once). Every grid point x seed is one independent run
+(fleetsim.runner, no records, no plots):
 run one after another here, or as Ray remote tasks (`ray_address`: "local" starts a local
 Ray, anything else is passed to ray.init(address=...)). The rows of all runs, bound rows
-included, go to one table (sweep.csv) with the parameters and seed as leading columns, and
-sweep.png plots attainment and joules per request against the first parameter.
+included, go to one table (sweep.csv) with the parameters and seed as leading columns (policy
+options are in the policy's label), sweep.png plots attainment and joules per request against
+the first parameter, and quality.png joules per request against quality_vs_requested, one curve
+per policy through its settings.
 
 A run gets the scenario's YAML text, not its path, so a Ray worker on another machine needs
 only EdgeTier installed (and a trace that is shipped, or at the same path).
@@ -28,9 +34,11 @@ import yaml
 from fleetsim.runner import run_scenario
 from fleetsim.scenario import apply_overrides, parse_scenario
 from fleetsim.summary import COLUMNS, cell
-from routing.specs import PolicySpec
+from routing.specs import PolicyError, PolicySpec, with_cli_options
 
 POLICY_PARAMS = ("policy", "policies")
+#: `policy.[POLICY.]KEY`: an option of the chosen policies.
+OPTION_PREFIX = "policy."
 
 
 @dataclass(frozen=True)
@@ -67,8 +75,28 @@ class Sweep:
 
     @property
     def columns(self) -> list[str]:
-        names = [p.path for p in self.params if p.path not in POLICY_PARAMS]
+        names = [p.path for p in self.params if _is_grid(p)]
         return [*names, "seed", *COLUMNS]
+
+
+def _is_grid(param: Param) -> bool:
+    """A scenario path (not a policy choice nor a policy option)."""
+    return param.path not in POLICY_PARAMS and not param.path.startswith(OPTION_PREFIX)
+
+
+def _with_options(
+    specs: list[PolicySpec], options: list[Param], values: tuple[Any, ...]
+) -> list[PolicySpec]:
+    """`specs` with one value of each option param applied to the policies it names (all of
+    them without a name: routing.specs.with_cli_options's rule)."""
+    chosen = [spec.ref for spec in specs]
+    texts = []
+    for param, value in zip(options, values, strict=True):
+        target, _, _ = param.path.removeprefix(OPTION_PREFIX).rpartition(".")
+        if target and target not in chosen:
+            continue  # an option of a policy this point does not run
+        texts.append(f"{param.path.removeprefix(OPTION_PREFIX)}={value}")
+    return with_cli_options(specs, texts)
 
 
 def plan(
@@ -82,13 +110,31 @@ def plan(
     sweep = Sweep(
         text, str(scenario_path), params, seed_list, catalogs=[str(c.resolve()) for c in catalogs]
     )
-    policy_values: list[list[str] | None] = [None]
-    grid = [p for p in params if p.path not in POLICY_PARAMS]
+    policy_values: list[list[PolicySpec] | None] = [None]
+    grid = [p for p in params if _is_grid(p)]
+    options = [p for p in params if p.path.startswith(OPTION_PREFIX)]
     for p in params:
         if p.path in POLICY_PARAMS:
             policy_values = [[PolicySpec(str(v))] for v in p.values]
             for (spec,) in policy_values:
                 spec.build()  # a bad name or path fails here, not on a worker
+    if options:
+        scenario_policies = _load(text, str(scenario_path), {}, sweep.catalogs).policies
+        variants: list[list[PolicySpec] | None] = []
+        for policies in policy_values:
+            for values in itertools.product(*(p.values for p in options)):
+                specs = _with_options(policies or list(scenario_policies), options, values)
+                if specs not in variants:
+                    variants.append(specs)
+                    for spec in specs:
+                        spec.build()  # a bad option fails here, not on a worker
+        policy_values = variants
+        for param in options:
+            target = param.path.removeprefix(OPTION_PREFIX).rpartition(".")[0]
+            if target and not any(
+                target == spec.ref for specs in variants if specs for spec in specs
+            ):
+                raise PolicyError(f"--param {param.path}: no chosen policy {target!r}")
     for combo in itertools.product(*(p.values for p in grid)):
         overrides = {p.path: v for p, v in zip(grid, combo, strict=True)}
         _load(text, str(scenario_path), overrides, sweep.catalogs)  # now, not on a worker
@@ -174,7 +220,7 @@ def plot(path: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> Path:
 
     from fleetsim.plots import same_groups, series_style
 
-    grid = [p.path for p in sweep.params if p.path not in POLICY_PARAMS]
+    grid = [p.path for p in sweep.params if _is_grid(p)]
     x_name = grid[0] if grid else "seed"
     others = grid[1:]
     series: dict[str, dict[Any, list[tuple[float, float]]]] = {}
@@ -228,4 +274,38 @@ def plot(path: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-__all__ = ["Param", "Point", "Sweep", "parse_param", "plan", "run_local", "run_ray"]
+def plot_quality(path: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> Path:
+    """Joules per request against quality_vs_requested, one curve per policy through its
+    settings (and the other parameters' values), averaged over seeds (fleetsim.plots)."""
+    from fleetsim import plots
+
+    others = [p.path for p in sweep.params if _is_grid(p)]
+    points: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for row in rows:
+        if row.get("quality_vs_requested") is None:
+            continue  # the bound rows, and policies that answered no LLM request
+        curve = row["policy"].split("(")[0] + "".join(f", {k}={row[k]}" for k in others)
+        points.setdefault(curve, {}).setdefault(row["policy"], []).append(
+            (row["quality_vs_requested"], row["joules_per_request"])
+        )
+    curves = {
+        curve: [
+            (sum(q for q, _ in runs) / len(runs), sum(j for _, j in runs) / len(runs))
+            for runs in settings.values()
+        ]
+        for curve, settings in points.items()
+    }
+    title = f"Energy against answer quality (mean of {len(sweep.seeds)} seed(s))"
+    return plots.energy_vs_quality(path, curves, title)
+
+
+__all__ = [
+    "Param",
+    "Point",
+    "Sweep",
+    "parse_param",
+    "plan",
+    "plot_quality",
+    "run_local",
+    "run_ray",
+]

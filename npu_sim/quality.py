@@ -22,6 +22,7 @@ credits it with more than the evidence supports.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import math
@@ -36,7 +37,8 @@ import pydantic
 from pydantic import ConfigDict, PositiveFloat
 
 from npu_sim import datafile
-from npu_sim.catalog import DATA_DIR, UnknownNameError, default_catalog
+from npu_sim.catalog import DATA_DIR, Catalog, UnknownNameError, default_catalog
+from npu_sim.fastinit import fast_init
 from npu_sim.models import LLM
 
 Task = Literal["knowledge", "math", "code", "chat"]
@@ -44,6 +46,9 @@ Task = Literal["knowledge", "math", "code", "chat"]
 TASKS: tuple[Task, ...] = get_args(Task)
 #: Tasks of the Azure LLM inference traces' two files (conversation and code) by default.
 TRACE_TASKS: Mapping[str, Task] = {"conversation": "chat", "code": "code"}
+#: The task of an LLM request that names none: a conversation turn, the commonest request (and
+#: every request of the conversation trace). Vision requests have no task family.
+DEFAULT_TASK: Task = "chat"
 
 QUALITY_FILE = DATA_DIR / "quality.yaml"
 RequestId = int | str
@@ -269,6 +274,18 @@ def _normal(seed: int, request_id: RequestId, stream: str) -> float:
     return _NORMAL.inv_cdf(_uniform(seed, request_id, stream))
 
 
+@fast_init
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The quality of one answer: its task, the answering model's P(correct) and sampled
+    outcome, and the P(correct) the requested model would have had on the same request."""
+
+    task: str
+    p_correct: float
+    correct: bool
+    requested_p_correct: float
+
+
 @dataclass(frozen=True)
 class QualityModel:
     """The correctness model over a quality catalog, with the seed of its draws."""
@@ -276,8 +293,10 @@ class QualityModel:
     catalog: QualityCatalog
     seed: int = 0
     _ability: dict[tuple[str, Task], float] = field(init=False, repr=False)
+    _models: frozenset[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_models", frozenset(self.catalog.llm_ids))
         known = {
             (m, t): float(fit_ability(s.score / 100, self.catalog.tasks[t].difficulty_sd))
             for m, scores in self.catalog.llm.items()
@@ -285,6 +304,32 @@ class QualityModel:
         }
         filled = _fill_missing(known, self.catalog.llm_ids)
         object.__setattr__(self, "_ability", {**known, **filled})
+
+    def with_seed(self, seed: int) -> QualityModel:
+        """The same model (abilities not refitted) drawing with another seed: a run's seed."""
+        other = copy.copy(self)
+        object.__setattr__(other, "seed", seed)
+        return other
+
+    def answers_for(self, model: str) -> bool:
+        """Whether `model` is an LLM this model gives a P(correct) for (vision models: no)."""
+        return model in self._models
+
+    def answer(self, model: str, requested: str, task: str | None, request_id: RequestId) -> Answer:
+        """The quality of `model`'s answer to a request for `requested` (task None: the default
+        task): its P(correct), its sampled outcome, and the requested model's P(correct) for
+        the same request, against which a substitute's answer is measured."""
+        task = task or DEFAULT_TASK
+        ability = self._ability.get((model, task))
+        wanted_ability = self._ability.get((requested, task))
+        if ability is None or wanted_ability is None:  # raise the error that names them
+            self._check(model, task)
+            self._check(requested, task)
+        # difficulty(), p_correct() and outcome() inlined: fleetsim asks for every LLM request.
+        d = self.catalog.tasks[task].difficulty_sd * _normal(self.seed, request_id, "difficulty")
+        p = 1.0 / (1.0 + math.exp(d - ability))
+        wanted = 1.0 / (1.0 + math.exp(d - wanted_ability))
+        return Answer(task, p, _uniform(self.seed, request_id, "outcome") < p, wanted)
 
     def _check(self, model: str, task: str) -> tuple[str, Task]:
         if task not in TASKS:
@@ -378,3 +423,20 @@ class QualityModel:
 def default_quality() -> QualityModel:
     """The shipped quality catalog's model with seed 0, built once per process."""
     return QualityModel(load_quality())
+
+
+def quality_for(catalog: Catalog, seed: int = 0) -> QualityModel:
+    """The shipped quality file over `catalog`'s models (an LLM of a user's catalog file gets
+    the fallback ability of the module docstring), drawing with `seed`; fitted once per set of
+    models. Abilities of the shipped models do not depend on which others are listed."""
+    models = catalog.models_by_id
+    llms = tuple(k for k, m in models.items() if isinstance(m, LLM))
+    vision = tuple(k for k, m in models.items() if not isinstance(m, LLM))
+    return _quality_over(llms, vision).with_seed(seed)
+
+
+@functools.cache
+def _quality_over(llm_ids: tuple[str, ...], vision_ids: tuple[str, ...]) -> QualityModel:
+    if llm_ids == default_quality().catalog.llm_ids:
+        return default_quality()
+    return QualityModel(load_quality(llm_ids=llm_ids, vision_ids=vision_ids))

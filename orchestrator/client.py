@@ -5,12 +5,15 @@
         print(reply["tier"], reply["latency_s"])
 
 Replies are plain dicts with the documented JSON keys (`reply_to_dict`), errors are
-`grpc.RpcError` with the server's status code and message.
+`grpc.RpcError` with the server's status code and message. `AsyncOrchestratorClient` is the
+asyncio flavour for many requests at once (`edgetier load`): there an error is an `Answer` like
+a reply, so that a caller recording every request needs no gRPC of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,6 +43,12 @@ def reply_to_dict(reply: orchestrator_pb2.InferReply) -> dict[str, Any]:
         "network_s": reply.network_s,
         "network_energy_j": reply.network_energy_j,
         "slo_met": reply.slo_met if reply.HasField("slo_met") else None,  # null: no SLO
+        "task": reply.task_family or None,
+        "p_correct": reply.p_correct if reply.HasField("p_correct") else None,
+        "correct": reply.correct if reply.HasField("correct") else None,
+        "requested_p_correct": (
+            reply.requested_p_correct if reply.HasField("requested_p_correct") else None
+        ),
         "escalations": [
             {
                 "from_tier": TIER_NAMES.get(e.from_tier, "none"),
@@ -86,6 +95,8 @@ def infer_request(
     policy: str = "",
     request_id: str = "",
     client_node: str = "",
+    run: str = "",
+    task: str = "",
 ) -> orchestrator_pb2.InferRequest:
     request = orchestrator_pb2.InferRequest(
         model=model,
@@ -94,12 +105,18 @@ def infer_request(
         policy=policy,
         request_id=request_id,
         client_node=client_node,
+        run=run,
+        task_family=task,
     )
     if prompt is not None:
         request.prompt_text = prompt
     elif prompt_tokens is not None:
         request.prompt_tokens = prompt_tokens
     return request
+
+
+def _channel_credentials(tls_ca: Path) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(root_certificates=tls_ca.read_bytes())
 
 
 class OrchestratorClient:
@@ -114,8 +131,7 @@ class OrchestratorClient:
         tls_ca: Path | None = None,
     ) -> None:
         if tls_ca is not None:
-            credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca.read_bytes())
-            self.channel = grpc.secure_channel(address, credentials)
+            self.channel = grpc.secure_channel(address, _channel_credentials(tls_ca))
         else:
             self.channel = grpc.insecure_channel(address)
         self.stub = orchestrator_pb2_grpc.OrchestratorStub(self.channel)
@@ -163,3 +179,46 @@ class OrchestratorClient:
 
     def __exit__(self, *exc: object | TracebackType) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A request's one final answer: `status` "OK" with the `reply` (`reply_to_dict`'s keys),
+    or a gRPC status code name (RESOURCE_EXHAUSTED, UNAVAILABLE, ...) with its `details`."""
+
+    status: str
+    reply: dict[str, Any] | None = None
+    details: str = ""
+
+
+class AsyncOrchestratorClient:
+    """asyncio client over one channel, for many concurrent requests; `token` and `tls_ca` as
+    OrchestratorClient's. `infer` never raises for a status the server (or the transport)
+    answers: every request sent gets exactly one `Answer`."""
+
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        token: str | None = None,
+        timeout_s: float = 300.0,
+        tls_ca: Path | None = None,
+    ) -> None:
+        if tls_ca is not None:
+            self.channel = grpc.aio.secure_channel(address, _channel_credentials(tls_ca))
+        else:
+            self.channel = grpc.aio.insecure_channel(address)
+        self.stub = orchestrator_pb2_grpc.OrchestratorStub(self.channel)
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.timeout_s = timeout_s
+
+    async def infer(self, model: str, **fields: Any) -> Answer:
+        try:
+            reply = await self.stub.Infer(
+                infer_request(model, **fields), timeout=self.timeout_s, metadata=self.metadata
+            )
+        except grpc.aio.AioRpcError as error:
+            return Answer(error.code().name, None, error.details() or "")
+        return Answer("OK", reply_to_dict(reply))
+
+    async def close(self) -> None:
+        await self.channel.close()

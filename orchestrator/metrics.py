@@ -2,16 +2,18 @@
 
 Latency and TTFT are the modelled end-to-end seconds a request took (network included), so
 they mean the same at any --time-scale. Labels are bounded: tiers, catalog model ids, outcomes,
-escalation reasons, node ids.
+escalation reasons, node ids, task families.
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from npu_sim.quality import Answer
 from routing.escalation import Outcome
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250)
+QUALITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 NO_TIER = "none"
 
 
@@ -56,6 +58,14 @@ class OrchestratorMetrics:
             ["tier", "model", "met"],
             registry=self.registry,
         )
+        self.answer_quality = Histogram(
+            "edgetier_answer_p_correct_ratio",
+            "P(correct) of each LLM answer (npu_sim.quality: the answering model on the "
+            "request's task and difficulty); its mean is the expected accuracy.",
+            ["tier", "model", "task"],
+            registry=self.registry,
+            buckets=QUALITY_BUCKETS,
+        )
         self.node_up = Gauge(
             "edgetier_node_up",
             "1 if the node is up as the orchestrator sees it, else 0.",
@@ -77,6 +87,12 @@ class OrchestratorMetrics:
             self.energy.labels(tier, outcome.model).inc(outcome.energy_j)
         if outcome.slo_met is not None:
             self.slo.labels(tier, outcome.model, "true" if outcome.slo_met else "false").inc()
+
+    def answered(self, outcome: Outcome, answer: Answer) -> None:
+        """Observe the quality of one served LLM answer."""
+        self.answer_quality.labels(outcome.tier or NO_TIER, outcome.model, answer.task).observe(
+            answer.p_correct
+        )
 
     def rejected(self, model: str, status: str) -> None:
         """Count a request refused before routing (bad input, unknown model)."""

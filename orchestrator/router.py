@@ -1,9 +1,12 @@
 """The live router: ask the policy for a plan, forward each step over gRPC, escalate on refusal.
 
 Every accepted request ends in exactly one `Outcome`. Routing runs as its own task, so a client
-that disconnects does not abandon a request half-way; a retry with the same request id (while
-in flight or after) gets that same outcome instead of a second execution. Calls to agents carry
-the remaining deadline; modelled network time becomes a real wait scaled by `time_scale`.
+that disconnects does not abandon a request half-way; a retry with the same request id in the
+same run (while in flight or after) gets that same outcome instead of a second execution. The
+run (InferRequest.run, "" by default) scopes ids: `edgetier load` replays a scenario's own ids
+in a new run each time, so a second replay runs again instead of being answered from memory.
+Calls to agents carry the remaining deadline; modelled network time becomes a real wait scaled
+by `time_scale`.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from edgetier.v1 import agent_pb2
+from npu_sim.quality import QualityModel
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.registry import Agent, Registry
+from routing.answers import answer_quality
 from routing.cluster import Cluster
 from routing.escalation import Escalator, NodeResult, Outcome, attempt_limit_s
 from routing.policy import Policy, Step
@@ -37,42 +42,50 @@ class Router:
         policies: dict[str, Policy],
         time_scale: float = 1.0,
         attempt_floor_s: float = 2.0,
+        quality: QualityModel | None = None,
     ) -> None:
         self.cluster = cluster
+        self.quality = quality  # the answers' quality (for the metric), with the --seed
         self.attempt_floor_s = attempt_floor_s
         self.registry = registry
         self.metrics = metrics
         self.time_scale = time_scale
         self.policies = policies  # by label: what requests may name (loaded at start)
-        self._running: dict[str, asyncio.Task[Outcome]] = {}
-        self._finished: OrderedDict[str, Outcome] = OrderedDict()
+        self._running: dict[tuple[str, str], asyncio.Task[Outcome]] = {}  # by (run, id)
+        self._finished: OrderedDict[tuple[str, str], Outcome] = OrderedDict()
 
     async def route(
-        self, request: Request, policy: str, timeout_s: float, tokens: TokenSink | None = None
+        self,
+        request: Request,
+        policy: str,
+        timeout_s: float,
+        tokens: TokenSink | None = None,
+        run: str = "",
     ) -> Outcome:
-        """The one outcome of `request` (shared with any duplicate of its id)."""
-        done = self._finished.get(request.id)
+        """The one outcome of `request` (shared with any duplicate of its id in `run`)."""
+        key = (run, request.id)
+        done = self._finished.get(key)
         if done is not None:
             return done
-        task = self._running.get(request.id)
+        task = self._running.get(key)
         if task is None:
             deadline = asyncio.get_running_loop().time() + timeout_s
             task = asyncio.create_task(
-                self._route(request, self.policies[policy], deadline, tokens)
+                self._route(request, self.policies[policy], deadline, tokens, run)
             )
-            self._running[request.id] = task
-            task.add_done_callback(lambda t, rid=request.id: self._remember(rid, t))
+            self._running[key] = task
+            task.add_done_callback(lambda t: self._remember(key, t))
         return await asyncio.shield(task)
 
-    def _remember(self, request_id: str, task: asyncio.Task[Outcome]) -> None:
-        self._running.pop(request_id, None)
+    def _remember(self, key: tuple[str, str], task: asyncio.Task[Outcome]) -> None:
+        self._running.pop(key, None)
         if not task.cancelled() and task.exception() is None:
-            self._finished[request_id] = task.result()
+            self._finished[key] = task.result()
             while len(self._finished) > REMEMBERED_OUTCOMES:
                 self._finished.popitem(last=False)
 
     async def _route(
-        self, request: Request, policy: Policy, deadline: float, tokens: TokenSink | None
+        self, request: Request, policy: Policy, deadline: float, tokens: TokenSink | None, run: str
     ) -> Outcome:
         loop = asyncio.get_running_loop()
         plan = policy.decide(request, self.cluster)
@@ -103,7 +116,7 @@ class Router:
                 stream = tokens if step.min_confidence is None else None
                 offset = walk.elapsed_s + transfer.seconds
                 timeout = min(attempt_s, deadline - loop.time())
-                reply = await self._run(agent, request, step, timeout, stream, offset, sent)
+                reply = await self._run(agent, request, run, step, timeout, stream, offset, sent)
             except grpc.aio.AioRpcError as error:
                 if error.code() == grpc.StatusCode.UNAVAILABLE:
                     self.registry.connection_failed(node.id)
@@ -122,12 +135,16 @@ class Router:
                 break
         outcome = walk.outcome
         self.metrics.record(outcome)
+        answer = answer_quality(self.quality, request, outcome) if self.quality else None
+        if answer is not None:
+            self.metrics.answered(outcome, answer)
         return outcome
 
     async def _run(
         self,
         agent: Agent,
         request: Request,
+        run: str,
         step: Step,
         timeout_s: float,
         tokens: TokenSink | None,
@@ -137,7 +154,9 @@ class Router:
         """One call to an agent (streaming when a token sink is given)."""
         run = agent_pb2.RunRequest(
             node=step.node,
-            request_id=f"{request.id}:{step.model}",  # a cascade's two models are two runs
+            # The agent's idempotency key: a cascade's two models are two runs, and a
+            # request id in another run another request.
+            request_id=f"{run}/{request.id}:{step.model}" if run else f"{request.id}:{step.model}",
             model=step.model,
             prompt_tokens=request.prompt_tokens,
             output_tokens=request.output_tokens,

@@ -23,6 +23,7 @@ from edgetier.wire.net import ListenError, advertised_host, host_port
 from edgetier.wire.rpc import add_servicer
 from edgetier.wire.tls import TlsConfig, add_port
 from npu_sim.predictor import load_predictor
+from npu_sim.quality import quality_for
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.registry import Registry
 from orchestrator.router import Router
@@ -45,6 +46,8 @@ class OrchestratorSettings:
     port: int = 50051
     metrics_port: int = 0
     policy: PolicySpec = field(default_factory=lambda: PolicySpec(DEFAULT_POLICY))
+    # More policies requests may name (by label), besides the built-ins and `policy`.
+    extra_policies: Sequence[PolicySpec] = ()
     seed: int = 0
     time_scale: float = 1.0
     agent_token: str = field(default_factory=default_token, repr=False)
@@ -77,7 +80,9 @@ class OrchestratorServer:
             settings.sd_dir,
             tls=settings.tls,
         )
-        self.policies = load_policies(settings.policy, settings.seed)
+        self.policies = load_policies(settings.policy, settings.seed, settings.extra_policies)
+        # Answers' quality draws from the seed, as fleetsim's from the run's: same figures.
+        quality = quality_for(predictor.catalog, settings.seed)
         self.router = Router(
             self.cluster,
             self.registry,
@@ -85,6 +90,7 @@ class OrchestratorServer:
             self.policies,
             settings.time_scale,
             settings.attempt_floor_s,
+            quality,
         )
         self.servicer = OrchestratorServicer(
             predictor.catalog,
@@ -98,6 +104,7 @@ class OrchestratorServer:
             settings.request_timeout_s,
             settings.heartbeat_interval_s,
             InFlightLimits(settings.max_in_flight, settings.max_in_flight_per_client),
+            quality,
         )
         self.health = HealthServicer()
         self.server = grpc.aio.server(
@@ -163,12 +170,16 @@ class OrchestratorServer:
         await self.server.wait_for_termination()
 
 
-def load_policies(default: PolicySpec, seed: int) -> dict[str, Policy]:
-    """What requests may name, by label: every built-in with its default options, and the
-    default policy (a built-in with options, or a user's class); raises PolicyError."""
+def load_policies(
+    default: PolicySpec, seed: int, extra: Sequence[PolicySpec] = ()
+) -> dict[str, Policy]:
+    """What requests may name, by label: every built-in with its default options, the default
+    policy and the `extra` ones (built-ins with options, or users' classes: a scenario's
+    policies, live); raises PolicyError."""
     specs = [PolicySpec(name) for name in BUILTINS]
-    if default.label not in BUILTINS:
-        specs.append(default)
+    for spec in (default, *extra):
+        if all(spec.label != known.label for known in specs):
+            specs.append(spec)
     return {spec.label: spec.build(seed) for spec in specs}
 
 

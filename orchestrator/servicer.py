@@ -16,10 +16,12 @@ import grpc
 from edgetier.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from edgetier.wire.tiers import TIER_VALUES
 from npu_sim.catalog import Catalog
+from npu_sim.quality import QualityModel
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.registry import RegistrationError, Registry
 from orchestrator.router import Router
 from orchestrator.validation import InvalidRequest, parse_infer
+from routing.answers import answer_quality
 from routing.cluster import Cluster, NodeState
 from routing.escalation import Outcome
 from routing.request import Request
@@ -39,8 +41,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         request_timeout_s: float,
         heartbeat_interval_s: float,
         limits: InFlightLimits,
+        quality: QualityModel | None = None,
     ) -> None:
         self.catalog = catalog
+        self.quality = quality
         self.cluster = cluster
         self.registry = registry
         self.router = router
@@ -58,9 +62,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def Infer(
         self, request: orchestrator_pb2.InferRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.InferReply:
-        core, policy = await self._admit(request, context)
+        core, policy, run = await self._admit(request, context)
         with await self._slot(context):
-            outcome = await self.router.route(core, policy, self._timeout(context))
+            outcome = await self.router.route(core, policy, self._timeout(context), run=run)
         if not outcome.served:
             await context.abort(_unserved_code(outcome), outcome.reason)
         return self._reply(outcome, core, policy)
@@ -68,14 +72,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def InferStream(
         self, request: orchestrator_pb2.InferRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[orchestrator_pb2.InferStreamMessage]:
-        core, policy = await self._admit(request, context)
+        core, policy, run = await self._admit(request, context)
         tokens: asyncio.Queue[orchestrator_pb2.StreamToken] = asyncio.Queue()
 
         async def sink(index: int, time_s: float) -> None:
             tokens.put_nowait(orchestrator_pb2.StreamToken(index=index, time_s=time_s))
 
         routing = asyncio.ensure_future(
-            self.router.route(core, policy, self._timeout(context), sink)
+            self.router.route(core, policy, self._timeout(context), sink, run)
         )
         while not routing.done() or not tokens.empty():
             if tokens.empty():
@@ -139,7 +143,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self, outcome: Outcome, request: Request, policy: str
     ) -> orchestrator_pb2.InferReply:
         node = self.cluster.node(outcome.node) if outcome.node else None
-        return orchestrator_pb2.InferReply(
+        answer = answer_quality(self.quality, request, outcome) if self.quality else None
+        reply = orchestrator_pb2.InferReply(
             request_id=outcome.request_id,
             tier=TIER_VALUES[outcome.tier] if outcome.tier else common_pb2.TIER_UNSPECIFIED,
             node=outcome.node or "",
@@ -163,11 +168,17 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             network_energy_j=outcome.network_energy_j,
             slo_met=outcome.slo_met,  # None: no SLO, the field stays absent
             policy=policy,
+            task_family=request.task or "",
         )
+        if answer is not None:
+            reply.p_correct = answer.p_correct
+            reply.correct = answer.correct
+            reply.requested_p_correct = answer.requested_p_correct
+        return reply
 
     async def _admit(
         self, request: orchestrator_pb2.InferRequest, context: grpc.aio.ServicerContext
-    ) -> tuple[Request, str]:
+    ) -> tuple[Request, str, str]:
         await self._authorize_client(context)
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the orchestrator is shutting down")

@@ -15,7 +15,8 @@ import grpc
 
 from edgetier.v1 import common_pb2, orchestrator_pb2
 from npu_sim.catalog import Catalog, UnknownNameError
-from npu_sim.models import LLM
+from npu_sim.models import LLM, Model
+from npu_sim.quality import DEFAULT_TASK, TASKS
 from routing.cluster import Cluster
 from routing.request import Request
 
@@ -49,8 +50,8 @@ def parse_infer(
     cluster: Cluster,
     policies: Collection[str],
     default_policy: str,
-) -> tuple[Request, str]:
-    """The core request and the policy name, or InvalidRequest."""
+) -> tuple[Request, str, str]:
+    """The core request, the policy name and the run its id is unique in, or InvalidRequest."""
     if not message.model:
         raise _bad("model: required")
     try:
@@ -72,6 +73,7 @@ def parse_infer(
                 f"task: {common_pb2.Task.Name(message.task) if kinds else message.task} "
                 f"does not match {model.id} ({kind})"
             )
+    task = _task_family(message.task_family, model)
     prompt_tokens, output_tokens = 1, 1
     if isinstance(model, LLM):
         prompt_tokens = _prompt_tokens(message)
@@ -93,7 +95,23 @@ def parse_infer(
         node = cluster.node(origin)
         if node is None or node.tier != "device":
             raise _bad(f"client_node: {origin!r} is not a registered device node")
-    return Request(request_id, model.id, prompt_tokens, output_tokens, slo_s, origin), policy
+    run = _identifier("run", message.run)
+    request = Request(request_id, model.id, prompt_tokens, output_tokens, slo_s, origin, task)
+    return request, policy, run
+
+
+def _task_family(value: str, model: Model) -> str | None:
+    """An LLM request's task family (DEFAULT_TASK when not given); none for a vision model."""
+    if not isinstance(model, LLM):
+        if value:
+            raise _bad(f"task_family: {model.id} is not an LLM; only LLM requests have one")
+        return None
+    if not value:
+        return DEFAULT_TASK
+    if value not in TASKS:
+        shown = repr(value) if len(value) <= MAX_ID_LENGTH else "value"
+        raise _bad(f"task_family: unknown {shown}; valid: {', '.join(TASKS)}")
+    return value
 
 
 def _prompt_tokens(message: orchestrator_pb2.InferRequest) -> int:

@@ -6,7 +6,9 @@ box or in the cloud, its prompt (or image) goes up the link and its output comes
     seconds = rtt + (request bytes + response bytes) / bandwidth
     joules  = (request bytes + response bytes) * joules_per_byte
 
-Default links (estimates, each with its reasoning; a scenario or config file can replace them):
+Default links (estimates, each with its reasoning; a scenario or stack file can override any field
+of them with its `network:` section, `LinkOverrides`; the orchestrator takes the same as
+`--link TIER:FIELD=VALUE,...`, parsed by `parse_link`):
 - device -> edge, a Wi-Fi 6 / 5G local link: 4 ms RTT, 100 Mbit/s; a phone radio draws about
   1 W while moving 100 Mbit/s, so about 80 nJ/bit = 6.4e-7 J/byte.
 - device -> cloud, through the operator network and the internet: 40 ms RTT, 50 Mbit/s;
@@ -16,10 +18,13 @@ Default links (estimates, each with its reasoning; a scenario or config file can
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from typing import Literal
 
+import pydantic
 from pydantic import NonNegativeFloat, PositiveFloat
 
+from npu_sim.datafile import STRICT
 from npu_sim.fastinit import fast_init
 from npu_sim.hardware import Tier
 from npu_sim.models import LLM, Model
@@ -80,6 +85,63 @@ class NetworkModel:
         link = self.links[tier]
         size = request_bytes(model, prompt_tokens) + response_bytes(model, output_tokens)
         return Transfer(link.rtt_s + size / link.bytes_per_s, size * link.joules_per_byte, size)
+
+
+@STRICT
+@dataclass(frozen=True)
+class LinkOverride:
+    """Fields to change in the default link to a tier (the others are kept):
+    edge 4 ms, 100 Mbit/s, 6.4e-7 J/byte; cloud 40 ms, 50 Mbit/s, 2.2e-5 J/byte."""
+
+    rtt_s: NonNegativeFloat | None = None
+    """Round-trip time from the client's device to the tier, seconds."""
+    bandwidth_mbit_s: PositiveFloat | None = None
+    """Bandwidth of the link, Mbit/s."""
+    joules_per_byte: NonNegativeFloat | None = None
+    """Energy to move one byte over the link, joules (counted in each request's energy)."""
+
+
+RemoteTier = Literal["edge", "cloud"]
+#: A `network:` section (scenario and stack files): the links it changes, by remote tier.
+LinkOverrides = dict[RemoteTier, LinkOverride]
+
+
+def with_overrides(overrides: LinkOverrides) -> NetworkModel:
+    """The default links with `overrides` applied: what fleetsim and the live orchestrator
+    both run, so one `network:` section means the same network both ways."""
+    links = dict(NetworkModel().links)
+    for tier, override in overrides.items():
+        changes = {k: v for k, v in vars(override).items() if v is not None}
+        links[tier] = replace(links[tier], **changes)
+    return NetworkModel(links=links)
+
+
+def link_text(tier: RemoteTier, override: LinkOverride) -> str:
+    """`override` as `--link` takes it: `edge:rtt_s=0.004,bandwidth_mbit_s=100`."""
+    changes = [f"{k}={v!r}" for k, v in vars(override).items() if v is not None]
+    return f"{tier}:{','.join(changes)}"
+
+
+def parse_link(text: str) -> tuple[RemoteTier, LinkOverride]:
+    """`TIER:FIELD=VALUE,...` (the inverse of `link_text`); ValueError saying what is wrong."""
+    tier, colon, body = text.partition(":")
+    if not colon or tier not in ("edge", "cloud"):
+        raise ValueError(f"{text!r}: expected edge:FIELD=VALUE,... or cloud:FIELD=VALUE,...")
+    valid = [f.name for f in fields(LinkOverride)]
+    values: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in body.split(","))):
+        key, equals, value = item.partition("=")
+        if not equals or key not in valid:
+            raise ValueError(f"{text!r}: {item!r} is not FIELD=VALUE with FIELD one of {valid}")
+        values[key] = value
+    if not values:
+        raise ValueError(f"{text!r}: give at least one of {', '.join(valid)}")
+    try:
+        override = pydantic.TypeAdapter(LinkOverride).validate_python(values)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        raise ValueError(f"{text!r}: {error['loc'][0]}: {error['msg']}") from None
+    return tier, override  # type: ignore[return-value]
 
 
 def request_bytes(model: Model, prompt_tokens: int) -> int:

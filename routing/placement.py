@@ -75,14 +75,16 @@ def escalating(
 
 
 def split_steps(
-    view: ClusterView, request: Request, rng: random.Random
+    view: ClusterView, request: Request, rng: random.Random, model: str | None = None
 ) -> tuple[list[tuple[Step, NodeState]], list[Step]]:
     """One step per tier in use: the runnable ones with the node each names, and the passed-over
-    ones (which a plan still lists, so that it says why each tier was not tried)."""
+    ones (which a plan still lists, so that it says why each tier was not tried). `model`
+    answers the request (default: the requested one)."""
     runnable: list[tuple[Step, NodeState]] = []
     skipped: list[Step] = []
+    model = model or request.model
     for tier in tiers_in_use(view):
-        step, node = tier_choice(view, request, tier, request.model, rng)
+        step, node = tier_choice(view, request, tier, model, rng)
         if node is not None and step.skip is None:
             runnable.append((step, node))
         else:

@@ -11,7 +11,11 @@ from npu_sim.fastinit import fast_init
 @dataclass(frozen=True, slots=True)
 class Request:
     """An inference request as policies see it. `origin` is the client's device node, if known;
-    `slo_s` its end-to-end latency objective, if any."""
+    `slo_s` its end-to-end latency objective, if any; `task` the task family of an LLM request
+    (npu_sim.quality.TASKS: what its answer's quality is measured on). The edges that make
+    requests (scenario workloads, the orchestrator's request checks) give every LLM request
+    one, `npu_sim.quality.DEFAULT_TASK` when its source names none; vision requests have
+    none."""
 
     id: str
     model: str
@@ -19,3 +23,4 @@ class Request:
     output_tokens: int
     slo_s: float | None = None
     origin: str | None = None
+    task: str | None = None

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from deploy.config import AgentConfig, OrchestratorConfig, StackConfig
 from deploy.local import LocalStack
+from deploy.scenario import scenario_stack
 from fleetsim.runner import simulate_policy
 from fleetsim.scenario import Scenario, load_scenario
 from fleetsim.workload import arrivals
@@ -27,31 +27,10 @@ pytestmark = pytest.mark.timeout(180)
 DETERMINISTIC = ("device-first", "cloud-only", "edge-only")
 
 
-def stack_config(scenario: Scenario, time_scale: float) -> StackConfig:
-    """The live stack of a scenario: one agent per group, named like the group, so node ids
-    (`<agent>-<i>`) are the simulator's."""
-    return StackConfig(
-        agents=[
-            AgentConfig(
-                group.tier,
-                group.hardware,
-                dict(group.models),
-                nodes=group.nodes,
-                queue_capacity=group.queue_capacity,
-                max_batch=group.max_batch,
-                name=name,
-            )
-            for name, group in scenario.topology.items()
-        ],
-        orchestrator=OrchestratorConfig(port=0),
-        time_scale=time_scale,
-    )
-
-
 @pytest.fixture(scope="module")
 def scenario() -> Scenario:
     tiny = load_scenario(REPO / "scenarios" / "tiny.yaml")
-    assert not tiny.network and not tiny.events  # the live stack runs default links
+    assert not tiny.events  # outages are not played live
     return tiny
 
 
@@ -59,7 +38,7 @@ def scenario() -> Scenario:
 def client(
     scenario: Scenario, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OrchestratorClient]:
-    config = stack_config(scenario, time_scale=0.02)
+    config = scenario_stack(scenario, time_scale=0.02)
     with (
         LocalStack(config, port=0, log_dir=tmp_path_factory.mktemp("logs")) as stack,
         OrchestratorClient(stack.address, timeout_s=60) as live,
@@ -71,22 +50,25 @@ def simulated(scenario: Scenario, policy: str) -> dict[str, dict]:
     outcomes: dict[str, dict] = {}
 
     def keep(batch) -> None:  # type: ignore[no-untyped-def]
-        for request, outcome in zip(batch.requests, batch.outcomes, strict=True):
+        for request, outcome, answer in zip(
+            batch.requests, batch.outcomes, batch.answers, strict=True
+        ):
             outcomes[request.id] = {
                 "tier": outcome.tier or "none",
                 "latency_s": outcome.latency_s,
                 "energy_j": outcome.energy_j,
+                "model": outcome.model,
+                "requested": request.model,
+                "p_correct": answer.p_correct if answer else None,
+                "correct": answer.correct if answer else None,
             }
 
     simulate_policy(scenario, PolicySpec(policy), scenario.seed, [keep], default_predictor())
     return outcomes
 
 
-@pytest.mark.parametrize("policy", DETERMINISTIC)
-def test_live_and_simulated_agree_request_by_request(
-    scenario: Scenario, client: OrchestratorClient, policy: str
-) -> None:
-    sim = simulated(scenario, policy)
+def send(client: OrchestratorClient, scenario: Scenario, policy: str, prefix: str) -> dict:
+    """The scenario's requests, one at a time, ids `prefix` + the simulation's."""
     catalog = default_predictor().catalog
     live: dict[str, dict] = {}
     for arrival in arrivals(scenario):
@@ -94,8 +76,9 @@ def test_live_and_simulated_agree_request_by_request(
         fields: dict = {
             "client_node": request.origin or "",
             "policy": policy,
-            "request_id": f"{policy}-{request.id}",
+            "request_id": f"{prefix}{request.id}",
             "slo_ms": (request.slo_s or 0) * 1000,
+            "task": request.task or "",
         }
         if isinstance(catalog.model(request.model), LLM):
             fields |= {"prompt_tokens": request.prompt_tokens, "max_tokens": request.output_tokens}
@@ -104,6 +87,34 @@ def test_live_and_simulated_agree_request_by_request(
         except Exception as exc:  # an unserved request is an UNAVAILABLE error live
             assert "UNAVAILABLE" in repr(exc) or "no tier can serve" in str(exc), exc
             live[request.id] = {"tier": "none", "latency_s": None, "energy_j": 0.0}
+    return live
+
+
+def test_live_replies_carry_the_answer_quality_the_simulation_records_for_each_request(
+    scenario: Scenario, client: OrchestratorClient
+) -> None:
+    """The cascade answers with its small model or the requested one, request by request, from
+    its seeded confidence; live and simulated it must answer each request with the same model
+    and report the same P(correct) and outcome (same seed, same request ids)."""
+    sim = simulated(scenario, "cascade")
+    live = send(client, scenario, "cascade", prefix="")
+    assert set(live) == set(sim)
+    answered = [rid for rid in sim if sim[rid]["p_correct"] is not None]
+    models = {rid: (sim[rid]["model"], live[rid]["model"]) for rid in answered}
+    assert all(s == lv for s, lv in models.values()), f"answering model (sim, live): {models}"
+    for rid in answered:
+        assert live[rid]["p_correct"] == pytest.approx(sim[rid]["p_correct"], rel=1e-12), rid
+        assert live[rid]["correct"] == sim[rid]["correct"], rid
+    # Some answers came from the cascade's small model standing in for a larger one.
+    assert any(sim[rid]["model"] != sim[rid]["requested"] for rid in answered)
+
+
+@pytest.mark.parametrize("policy", DETERMINISTIC)
+def test_live_and_simulated_agree_request_by_request(
+    scenario: Scenario, client: OrchestratorClient, policy: str
+) -> None:
+    sim = simulated(scenario, policy)
+    live = send(client, scenario, policy, prefix=f"{policy}-")
     assert set(live) == set(sim)
     mismatched = {rid: (sim[rid]["tier"], live[rid]["tier"]) for rid in sim}
     mismatched = {rid: pair for rid, pair in mismatched.items() if pair[0] != pair[1]}

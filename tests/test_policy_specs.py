@@ -85,6 +85,10 @@ def test_an_ill_typed_or_out_of_range_option_is_named() -> None:
         PolicySpec("cascade", {"threshold": 7}).build()
     with pytest.raises(PolicyError, match="small_model: unknown model 'gpt-9'"):
         PolicySpec("cascade", {"small_model": "gpt-9"}).build()
+    with pytest.raises(PolicyError, match="small_model: yolov8s is not an LLM"):
+        PolicySpec("cascade", {"small_model": "yolov8s"}).build()
+    with pytest.raises(PolicyError, match=r"auroc: between 0.5 \(a coin\) and 1"):
+        PolicySpec("cascade", {"auroc": 1.2}).build()
 
 
 def test_a_user_class_by_path_subclassing_a_builtin_runs_its_own_code(user_module: str) -> None:

@@ -162,6 +162,7 @@ LABEL_VALUES = {
     "to_tier": ("edge",),
     "reason": ("queue_full",),
     "node": ("n0",),
+    "task": ("chat",),
 }
 
 

@@ -259,3 +259,19 @@ def test_ability_is_increasing_in_published_accuracy() -> None:
     )
     assert all(a1 < a2 for (_, a1), (_, a2) in itertools.pairwise(pairs))
     assert statistics.fmean(a for _, a in pairs) > 0
+
+
+def test_an_answer_carries_the_answering_and_the_requested_models_p_correct_for_one_request() -> (
+    None
+):
+    quality = default_quality().with_seed(5)
+    assert quality.ability("qwen2.5-7b", "math") == default_quality().ability("qwen2.5-7b", "math")
+    answer = quality.answer("qwen2.5-0.5b", "qwen2.5-72b", "math", "r9")
+    assert answer.task == "math"
+    assert answer.p_correct == pytest.approx(quality.p_correct("qwen2.5-0.5b", "math", "r9"))
+    assert answer.requested_p_correct == pytest.approx(
+        quality.p_correct("qwen2.5-72b", "math", "r9")
+    )
+    assert answer.correct == quality.outcome("qwen2.5-0.5b", "math", "r9")
+    assert quality.answer("qwen2.5-7b", "qwen2.5-7b", None, "r9").task == "chat"
+    assert quality.answers_for("qwen2.5-7b") and not quality.answers_for("yolov8s")

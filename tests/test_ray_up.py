@@ -11,17 +11,24 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from deploy.config import AgentConfig, StackConfig
 from deploy.monitoring import free_port
 from deploy.processes import LaunchError
 from deploy.ray_stack import NAMESPACE, RayAgent, RayStack
+from deploy.scenario import scenario_stack
+from fleetsim.scenario import load_scenario
 from orchestrator.client import OrchestratorClient
+from tests.conftest import REPO
 from tests.live import small_stack
 from tests.processes import children_of
 from tests.up_process import all_gone, edgetier_up, wait_until_scraped
@@ -107,6 +114,55 @@ def test_up_on_a_ray_cluster_places_agents_by_tier_serves_every_tier_and_cleans_
 
         started = up.stop()
         assert all_gone(started + [int(a["pid"]) for a in agents.values()])
+        for name in agents:
+            with pytest.raises(ValueError):
+                ray.get_actor(f"edgetier-agent-{name}", namespace=NAMESPACE)
+
+
+@pytest.mark.timeout(180)
+def test_load_replays_a_scenario_against_a_stack_on_the_ray_cluster(
+    cluster: tuple[Any, dict[str, str]], tmp_path: Path
+) -> None:
+    tiny = REPO / "scenarios" / "tiny.yaml"
+    config = scenario_stack(load_scenario(tiny), time_scale=0.02)
+    with edgetier_up(tmp_path, config, "--ray", cluster[0].address, env=RAY_ENV) as up:
+        load = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edgetier",
+                "load",
+                str(tiny),
+                "--orchestrator",
+                up.summary["orchestrator"],
+                "--time-scale",
+                "0.02",
+                "--out",
+                str(tmp_path / "live"),
+                "--no-plots",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert load.returncode == 0, load.stderr
+        agents = [int(e["pid"]) for e in up.summary["endpoints"] if e["kind"] == "agent"]
+        assert all_gone(up.stop() + agents)
+    rows = pq.read_table(tmp_path / "live" / "requests.parquet").to_pylist()
+    assert len(rows) == 40
+    assert {row["tier"] for row in rows} == {"device", "edge", "cloud"}
+
+
+@pytest.mark.timeout(120)
+def test_sigkilled_up_on_a_ray_cluster_leaves_no_agent_or_actor_within_15_s(
+    cluster: tuple[Any, dict[str, str]], tmp_path: Path
+) -> None:
+    with edgetier_up(tmp_path, small_stack(), "--ray", cluster[0].address, env=RAY_ENV) as up:
+        agents = {e["name"]: int(e["pid"]) for e in up.summary["endpoints"] if "pid" in e}
+        started = children_of(up.process.pid)
+        os.kill(up.process.pid, signal.SIGKILL)
+        up.process.wait()
+        assert all_gone(started + list(agents.values()), timeout_s=15.0)
         for name in agents:
             with pytest.raises(ValueError):
                 ray.get_actor(f"edgetier-agent-{name}", namespace=NAMESPACE)

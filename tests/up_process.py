@@ -33,6 +33,7 @@ def stack_file(folder: Path, config: StackConfig) -> Path:
     path = folder / "stack.yaml"
     data = dataclasses.asdict(config)
     data["orchestrator"]["policy"] = config.orchestrator.policy.as_file_entry()
+    data["orchestrator"]["policies"] = [p.as_file_entry() for p in config.orchestrator.policies]
     path.write_text(yaml.safe_dump(data))
     return path
 

@@ -17,6 +17,16 @@ TTFT = f"tier_model_outcome:edgetier_ttft_seconds_bucket:rate1m{{{OK}}}"
 SLO = f"tier_model_met:edgetier_slo_requests:rate1m{{{SELECTED}}}"
 SLO_MET = f'tier_model_met:edgetier_slo_requests:rate1m{{{SELECTED}, met="true"}}'
 ESCALATIONS = 'from_tier_to_tier_reason:edgetier_escalations:rate1m{from_tier=~"$tier"}'
+ANSWERS = "edgetier_answer_p_correct_ratio"
+
+
+def _mean_p_correct(by: str) -> str:
+    """The mean P(correct) of the selected LLM answers over the last minute, by `by`."""
+    window = f"{{{SELECTED}}}[1m]"
+    return (
+        f"sum by ({by}) (rate({ANSWERS}_sum{window}))"
+        f" / sum by ({by}) (rate({ANSWERS}_count{window}))"
+    )
 
 
 def _slo_attainment(by: str) -> str:
@@ -124,6 +134,29 @@ DASHBOARD = Dashboard(
                         ),
                     ),
                     unit="reqps",
+                ),
+            ),
+        ),
+        Row(
+            "Answer quality",
+            (
+                Panel(
+                    "Mean P(correct) of answers by model",
+                    "Expected accuracy of the LLM answers each model gave (npu_sim.quality: "
+                    "published accuracy, the request's task and difficulty). A policy that "
+                    "answers with a smaller model than the one asked for shows it here.",
+                    (Query(_mean_p_correct("model"), "{{model}}"),),
+                    unit="percentunit",
+                    min=0,
+                    max=1,
+                ),
+                Panel(
+                    "Mean P(correct) of answers by task",
+                    "The same by task family (knowledge, math, code, chat).",
+                    (Query(_mean_p_correct("task"), "{{task}}"),),
+                    unit="percentunit",
+                    min=0,
+                    max=1,
                 ),
             ),
         ),

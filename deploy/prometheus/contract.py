@@ -45,6 +45,10 @@ METRICS: dict[str, Metric] = {
     "edgetier_request_energy_joules_total": Metric("counter", ("tier", "model"), ORCHESTRATOR_JOB),
     "edgetier_slo_requests_total": Metric("counter", ("tier", "model", "met"), ORCHESTRATOR_JOB),
     "edgetier_node_up": Metric("gauge", ("tier", "node"), ORCHESTRATOR_JOB),
+    # P(correct) of each served LLM answer (npu_sim.quality), by the model that answered.
+    "edgetier_answer_p_correct_ratio": Metric(
+        "histogram", ("tier", "model", "task"), ORCHESTRATOR_JOB
+    ),
     # Device agents: one process hosts many nodes.
     "edgetier_energy_joules_total": Metric("counter", ("tier", "node"), AGENTS_JOB),
     "edgetier_power_watts": Metric("gauge", ("tier", "node"), AGENTS_JOB),

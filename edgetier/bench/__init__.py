@@ -21,6 +21,8 @@ BENCHMARKS: dict[str, str] = {
     "chaos": "edgetier.bench.chaos",
     "fleetsim": "edgetier.bench.fleetsim",
     "policies": "edgetier.bench.policies",
+    "load": "edgetier.bench.load",
+    "quality": "edgetier.bench.quality",
 }
 
 

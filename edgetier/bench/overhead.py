@@ -94,7 +94,7 @@ def _agent_caller(
     return channel, call
 
 
-def _orchestrator_caller(address: str) -> tuple[grpc.aio.Channel, Callable[[int], Awaitable[Any]]]:
+def orchestrator_caller(address: str) -> tuple[grpc.aio.Channel, Callable[[int], Awaitable[Any]]]:
     channel = grpc.aio.insecure_channel(address)
     stub = orchestrator_pb2_grpc.OrchestratorStub(channel)
 
@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> BenchResult:
             results["direct"] = asyncio.run(_pair(lambda: _agent_caller(agent, "d"), args))
             results["forwarder"] = asyncio.run(_pair(lambda: _agent_caller(forwarded, "f"), args))
             results["orchestrator"] = asyncio.run(
-                _pair(lambda: _orchestrator_caller(stack.address), args)
+                _pair(lambda: orchestrator_caller(stack.address), args)
             )
         finally:
             forwarder.terminate()

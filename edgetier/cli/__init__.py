@@ -11,7 +11,18 @@ import importlib.metadata
 import sys
 from collections.abc import Sequence
 
-from edgetier.cli import agent, bench, dashboards, demo, npu, orchestrator, sim, up
+from edgetier.cli import (
+    agent,
+    bench,
+    dashboards,
+    demo,
+    load,
+    npu,
+    orchestrator,
+    router,
+    sim,
+    up,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edgetier {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, up, npu, orchestrator, bench, sim, dashboards, agent):
+    for module in (demo, up, load, npu, orchestrator, bench, sim, router, dashboards, agent):
         module.register(commands)
     return parser
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import grpc
+import yaml
 
 from edgetier.argtypes import (
     Number,
@@ -29,10 +30,12 @@ from edgetier.wire.auth import TOKEN_ENV, default_token
 from edgetier.wire.net import ListenError
 from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
 from npu_sim.catalog import default_catalog
+from npu_sim.quality import DEFAULT_TASK, TASKS
 from orchestrator.client import DEFAULT_ADDRESS, OrchestratorClient, unreachable
 from orchestrator.server import OrchestratorSettings, load_policies, serve
 from orchestrator.validation import DEFAULT_MAX_TOKENS, MAX_OUTPUT_TOKENS
-from routing.specs import PolicyError
+from routing.network import LinkOverride, RemoteTier, parse_link, with_overrides
+from routing.specs import PolicyError, PolicySpec, spec_from_file, unique_labels
 
 #: Where `infer` and `nodes` find the client token when --token is not given.
 CLIENT_TOKEN_ENV = "EDGETIER_TOKEN"
@@ -47,7 +50,30 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     server.add_argument("--metrics-port", type=port, default=0, help="/metrics port (0: any)")
     add_policy_arguments(server)
     server.add_argument(
-        "--seed", type=non_negative_int, default=0, help="seed of the policies' randomness"
+        "--load-policy",
+        action="append",
+        default=[],
+        metavar="ENTRY",
+        help="also load this policy, so requests may name it by its label (repeatable): a "
+        "policy as stack and scenario files write it, e.g. cascade or "
+        "'{name: cascade, options: {threshold: 0.7}}'",
+    )
+    server.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the policies' randomness and of the answers' quality draws (a scenario's "
+        "seed gives the figures its simulation records)",
+    )
+    server.add_argument(
+        "--link",
+        action="append",
+        default=[],
+        type=_link,
+        metavar="TIER:FIELD=VALUE,...",
+        help="override the modelled link to edge or cloud (repeatable), as a scenario's "
+        "network: section does: e.g. edge:rtt_s=0.004,bandwidth_mbit_s=100 "
+        "(fields rtt_s, bandwidth_mbit_s, joules_per_byte)",
     )
     server.add_argument(
         "--time-scale",
@@ -125,6 +151,14 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="routing policy: one the orchestrator loaded (`edgetier nodes` lists them); "
         "default: the orchestrator's",
     )
+    infer.add_argument(
+        "--task",
+        default="",
+        choices=["", *TASKS],
+        metavar="TASK",
+        help=f"an LLM request's task family ({', '.join(TASKS)}; default {DEFAULT_TASK}): "
+        "what its answer's quality (P(correct) in the reply) is measured on",
+    )
     infer.add_argument("--client-node", default="", help="the device node the request comes from")
     infer.add_argument("--request-id", default="", help="idempotency key")
     infer.add_argument("--stream", action="store_true", help="print tokens as they come")
@@ -153,13 +187,37 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _link(text: str) -> tuple[RemoteTier, LinkOverride]:
+    try:
+        return parse_link(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _extra_policies(entries: list[str], seed: int) -> list[PolicySpec]:
+    """`--load-policy` entries as checked specs (raises PolicyError naming the flag)."""
+    specs = []
+    for text in entries:
+        try:
+            spec = spec_from_file(yaml.safe_load(text))
+            spec.build(seed)
+            specs.append(spec)
+        except (yaml.YAMLError, PolicyError) as exc:
+            raise PolicyError(f"--load-policy {text}: {exc}") from None
+    return unique_labels(specs)
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         tls = tls_from_args(args)
         policy = policy_from_args(args)
-        load_policies(policy, args.seed)  # fail here, before binding a port
+        extra = _extra_policies(args.load_policy, args.seed)
+        load_policies(policy, args.seed, extra)  # fail here, before binding a port
         predictor_from_args(args)  # a bad catalog file too
-    except (TlsError, PolicyError) as exc:
+        links = dict(args.link)
+        if len(links) != len(args.link):
+            raise ValueError("--link: give each tier once (all its fields in one --link)")
+    except (TlsError, PolicyError, ValueError) as exc:
         print(f"edgetier orchestrator: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
@@ -173,6 +231,7 @@ def _serve(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         policy=policy,
         catalog=tuple(path.resolve() for path in args.catalog),
+        extra_policies=extra,
         seed=args.seed,
         time_scale=args.time_scale,
         agent_token=args.token,
@@ -183,6 +242,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_in_flight_per_client=args.max_in_flight_per_client,
         tls=tls,
         attempt_floor_s=args.attempt_timeout_floor,
+        network=with_overrides(links),
     )
     return asyncio.run(_run_server(settings))
 
@@ -256,6 +316,7 @@ def _infer(args: argparse.Namespace) -> int:
         "policy": args.policy,
         "request_id": args.request_id,
         "client_node": args.client_node,
+        "task": args.task,
     }
     try:
         with _client(args) as client:
@@ -278,6 +339,11 @@ def _infer(args: argparse.Namespace) -> int:
         f"served on [bold]{reply['tier']}[/] node {reply['node']} by {reply['model']}: "
         f"TTFT {fmt(reply['ttft_s'])} s, latency {fmt(reply['latency_s'])} s, "
         f"{fmt(reply['energy_j'])} J, {reply['output_tokens']} tokens"
+        + (
+            f", P(correct) {fmt(reply['p_correct'])} on {reply['task']}"
+            if reply["p_correct"] is not None
+            else ""
+        )
         + (f"; escalated from {path}" if path else "")
     )
     return 0

@@ -1,9 +1,11 @@
 """`edgetier up`: start the stack and keep it running until Ctrl-C or SIGTERM.
 
-Agents run as local processes (deploy.local.LocalStack) or, with `--ray`, as Ray actors placed
-by node resources (deploy.ray_stack.RayStack); `--prometheus` adds a local Prometheus that
-discovers every process through the orchestrator's file_sd targets. On exit, whatever ended it,
-everything it started is stopped.
+The stack is a stack file's (`--config`) or a scenario's fleet (`--scenario`: its topology,
+links and policies, deploy.scenario). Agents run as local processes (deploy.local.LocalStack)
+or, with `--ray`, as Ray actors placed by node resources (deploy.ray_stack.RayStack);
+`--prometheus` adds a local Prometheus that discovers every process through the orchestrator's
+file_sd targets. On exit, whatever ended it, everything it started is stopped; killed outright,
+its children die with it (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from deploy.config import DEFAULT_CONFIG, StackConfig, load_config
 from deploy.local import LaunchError, LocalStack
 from deploy.monitoring import DEFAULT_PORT, PrometheusMissingError, prometheus_binary
 from deploy.ray_stack import LOCAL, RayStack
+from deploy.scenario import not_live, scenario_stack
 from deploy.stack import Stack
 from edgetier.argtypes import non_negative_float, port
 from edgetier.cli.catalogs import add_catalog_argument
@@ -27,6 +30,7 @@ from edgetier.cli.output import console, print_json, print_table
 from edgetier.cli.policies import add_option_argument
 from edgetier.wire.auth import DEFAULT_TOKEN, TOKEN_ENV, default_token
 from edgetier.wire.tls import TlsError, add_tls_arguments, tls_from_args
+from fleetsim.scenario import load_scenario
 from npu_sim.datafile import DataFileError
 from routing.specs import PolicyError, PolicySpec, with_cli_options
 
@@ -43,7 +47,15 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "until Ctrl-C or SIGTERM, then stops everything it started. Agents register with the "
         f"token in ${TOKEN_ENV} (else the development token).",
     )
-    up.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="stack YAML file")
+    source = up.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="stack YAML file")
+    source.add_argument(
+        "--scenario",
+        type=Path,
+        metavar="FILE",
+        help="start a scenario's fleet instead: one agent per topology group (nodes named as "
+        "fleetsim names them), its network links, and all its policies (the first the default)",
+    )
     up.add_argument("--port", type=port, help="orchestrator gRPC port (overrides the config)")
     up.add_argument(
         "--host",
@@ -97,7 +109,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def _up(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config, extra_catalogs=args.catalog)
+        config = _load(args)
     except DataFileError as exc:
         print(f"edgetier up: {exc}", file=sys.stderr)
         return 2
@@ -161,7 +173,7 @@ def _up(args: argparse.Namespace) -> int:
         if args.json:
             print_json(_summary(stack, args.ray))
         else:
-            _print_endpoints(stack, args.ray)
+            _print_endpoints(stack, args.ray, args.scenario)
         sys.stdout.flush()
         while not stop.wait(0.5):
             dead = stack.exited()
@@ -177,13 +189,28 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace) -> StackConfig:
+    """The stack file's config, or the scenario's stack at the time scale asked for."""
+    if args.scenario is None:
+        return load_config(args.config, extra_catalogs=args.catalog)
+    scenario = load_scenario(args.scenario, extra_catalogs=args.catalog)
+    for sentence in not_live(scenario):
+        print(f"edgetier up: warning: {args.scenario}: {sentence}", file=sys.stderr)
+    return scenario_stack(scenario, 1.0 if args.time_scale is None else args.time_scale)
+
+
 def _with_policy(config: StackConfig, policy: str | None, options: list[str]) -> StackConfig:
     """The config with `--policy` and `--policy-option` applied and the policy loaded once here,
     so a bad name or option stops `up` before any process starts."""
-    spec = config.orchestrator.policy if policy is None else PolicySpec(policy)
+    configured = config.orchestrator.policy
+    spec = configured if policy is None else PolicySpec(policy)
     spec = with_cli_options([spec], options)[0]
     spec.build()
-    orchestrator = dataclasses.replace(config.orchestrator, policy=spec)
+    others = list(config.orchestrator.policies)
+    if spec.label != configured.label:  # the file's default stays loaded (a scenario's is)
+        others.insert(0, configured)
+    others = [other for other in others if other.label != spec.label]
+    orchestrator = dataclasses.replace(config.orchestrator, policy=spec, policies=others)
     return dataclasses.replace(config, orchestrator=orchestrator)
 
 
@@ -206,7 +233,7 @@ def _summary(stack: Stack, ray: str | None) -> dict[str, Any]:
     return summary
 
 
-def _print_endpoints(stack: Stack, ray: str | None) -> None:
+def _print_endpoints(stack: Stack, ray: str | None, scenario: Path | None) -> None:
     endpoints = stack.endpoints()
     columns = ["process", "kind", "gRPC", "metrics"]
     rows = [[e["name"], e["kind"], e["grpc"], e["metrics"]] for e in endpoints]
@@ -222,6 +249,12 @@ def _print_endpoints(stack: Stack, ray: str | None) -> None:
     )
     if stack.prometheus_url:
         console.print(f"Prometheus: {stack.prometheus_url}")
+    if scenario is not None:
+        console.print(
+            f"load it: edgetier load {scenario} --orchestrator {stack.address} "
+            f"--time-scale {stack.config.time_scale:g}      (Ctrl-C stops everything)"
+        )
+        return
     console.print(
         f"try: edgetier infer --orchestrator {stack.address} --model qwen2.5-0.5b "
         "--prompt 'Hello' --json      (Ctrl-C stops everything)"

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from edgetier.v1 import common_pb2 as edgetier_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x65\x64getier/v1/orchestrator.proto\x12\x0b\x65\x64getier.v1\x1a\x18\x65\x64getier/v1/common.proto\"\xd5\x01\n\x0cInferRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x1f\n\x04task\x18\x02 \x01(\x0e\x32\x11.edgetier.v1.Task\x12\x15\n\x0bprompt_text\x18\x03 \x01(\tH\x00\x12\x17\n\rprompt_tokens\x18\x04 \x01(\rH\x00\x12\x12\n\nmax_tokens\x18\x05 \x01(\r\x12\x0e\n\x06slo_ms\x18\x06 \x01(\x01\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x13\n\x0b\x63lient_node\x18\x08 \x01(\t\x12\x0e\n\x06policy\x18\t \x01(\tB\x08\n\x06prompt\"y\n\nEscalation\x12$\n\tfrom_tier\x18\x01 \x01(\x0e\x32\x11.edgetier.v1.Tier\x12\"\n\x07to_tier\x18\x02 \x01(\x0e\x32\x11.edgetier.v1.Tier\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tfrom_node\x18\x04 \x01(\t\"\xdd\x02\n\nInferReply\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1f\n\x04tier\x18\x02 \x01(\x0e\x32\x11.edgetier.v1.Tier\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\r\n\x05\x61gent\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12,\n\x0b\x65scalations\x18\x06 \x03(\x0b\x32\x17.edgetier.v1.Escalation\x12\x0e\n\x06ttft_s\x18\x07 \x01(\x01\x12\x11\n\tlatency_s\x18\x08 \x01(\x01\x12\x10\n\x08\x65nergy_j\x18\t \x01(\x01\x12\x15\n\routput_tokens\x18\n \x01(\r\x12\x15\n\rprompt_tokens\x18\x0b \x01(\r\x12\x11\n\tnetwork_s\x18\x0c \x01(\x01\x12\x18\n\x10network_energy_j\x18\r \x01(\x01\x12\x14\n\x07slo_met\x18\x0e \x01(\x08H\x00\x88\x01\x01\x12\x0e\n\x06policy\x18\x0f \x01(\tB\n\n\x08_slo_met\",\n\x0bStreamToken\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06time_s\x18\x02 \x01(\x01\"s\n\x12InferStreamMessage\x12)\n\x05token\x18\x01 \x01(\x0b\x32\x18.edgetier.v1.StreamTokenH\x00\x12*\n\x07summary\x18\x02 \x01(\x0b\x32\x17.edgetier.v1.InferReplyH\x00\x42\x06\n\x04kind\"l\n\x0fRegisterRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x13\n\x0bmetrics_url\x18\x03 \x01(\t\x12$\n\x05nodes\x18\x04 \x03(\x0b\x32\x15.edgetier.v1.NodeInfo\"-\n\rRegisterReply\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\"G\n\x10HeartbeatRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12$\n\x05nodes\x18\x02 \x03(\x0b\x32\x15.edgetier.v1.NodeInfo\"\x1f\n\x0eHeartbeatReply\x12\r\n\x05known\x18\x01 \x01(\x08\"\x12\n\x10ListNodesRequest\"6\n\x0eListNodesReply\x12$\n\x05nodes\x18\x01 \x03(\x0b\x32\x15.edgetier.v1.NodeInfo\"\x15\n\x13ListPoliciesRequest\"=\n\x11ListPoliciesReply\x12\x10\n\x08policies\x18\x01 \x03(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_policy\x18\x02 \x01(\t2\xc2\x03\n\x0cOrchestrator\x12;\n\x05Infer\x12\x19.edgetier.v1.InferRequest\x1a\x17.edgetier.v1.InferReply\x12K\n\x0bInferStream\x12\x19.edgetier.v1.InferRequest\x1a\x1f.edgetier.v1.InferStreamMessage0\x01\x12\x44\n\x08Register\x12\x1c.edgetier.v1.RegisterRequest\x1a\x1a.edgetier.v1.RegisterReply\x12G\n\tHeartbeat\x12\x1d.edgetier.v1.HeartbeatRequest\x1a\x1b.edgetier.v1.HeartbeatReply\x12G\n\tListNodes\x12\x1d.edgetier.v1.ListNodesRequest\x1a\x1b.edgetier.v1.ListNodesReply\x12P\n\x0cListPolicies\x12 .edgetier.v1.ListPoliciesRequest\x1a\x1e.edgetier.v1.ListPoliciesReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x65\x64getier/v1/orchestrator.proto\x12\x0b\x65\x64getier.v1\x1a\x18\x65\x64getier/v1/common.proto\"\xf7\x01\n\x0cInferRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x1f\n\x04task\x18\x02 \x01(\x0e\x32\x11.edgetier.v1.Task\x12\x15\n\x0bprompt_text\x18\x03 \x01(\tH\x00\x12\x17\n\rprompt_tokens\x18\x04 \x01(\rH\x00\x12\x12\n\nmax_tokens\x18\x05 \x01(\r\x12\x0e\n\x06slo_ms\x18\x06 \x01(\x01\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x13\n\x0b\x63lient_node\x18\x08 \x01(\t\x12\x0e\n\x06policy\x18\t \x01(\t\x12\x0b\n\x03run\x18\n \x01(\t\x12\x13\n\x0btask_family\x18\x0b \x01(\tB\x08\n\x06prompt\"y\n\nEscalation\x12$\n\tfrom_tier\x18\x01 \x01(\x0e\x32\x11.edgetier.v1.Tier\x12\"\n\x07to_tier\x18\x02 \x01(\x0e\x32\x11.edgetier.v1.Tier\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tfrom_node\x18\x04 \x01(\t\"\xf4\x03\n\nInferReply\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1f\n\x04tier\x18\x02 \x01(\x0e\x32\x11.edgetier.v1.Tier\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\r\n\x05\x61gent\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12,\n\x0b\x65scalations\x18\x06 \x03(\x0b\x32\x17.edgetier.v1.Escalation\x12\x0e\n\x06ttft_s\x18\x07 \x01(\x01\x12\x11\n\tlatency_s\x18\x08 \x01(\x01\x12\x10\n\x08\x65nergy_j\x18\t \x01(\x01\x12\x15\n\routput_tokens\x18\n \x01(\r\x12\x15\n\rprompt_tokens\x18\x0b \x01(\r\x12\x11\n\tnetwork_s\x18\x0c \x01(\x01\x12\x18\n\x10network_energy_j\x18\r \x01(\x01\x12\x14\n\x07slo_met\x18\x0e \x01(\x08H\x00\x88\x01\x01\x12\x0e\n\x06policy\x18\x0f \x01(\t\x12\x13\n\x0btask_family\x18\x10 \x01(\t\x12\x16\n\tp_correct\x18\x11 \x01(\x01H\x01\x88\x01\x01\x12\x14\n\x07\x63orrect\x18\x12 \x01(\x08H\x02\x88\x01\x01\x12 \n\x13requested_p_correct\x18\x13 \x01(\x01H\x03\x88\x01\x01\x42\n\n\x08_slo_metB\x0c\n\n_p_correctB\n\n\x08_correctB\x16\n\x14_requested_p_correct\",\n\x0bStreamToken\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06time_s\x18\x02 \x01(\x01\"s\n\x12InferStreamMessage\x12)\n\x05token\x18\x01 \x01(\x0b\x32\x18.edgetier.v1.StreamTokenH\x00\x12*\n\x07summary\x18\x02 \x01(\x0b\x32\x17.edgetier.v1.InferReplyH\x00\x42\x06\n\x04kind\"l\n\x0fRegisterRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x13\n\x0bmetrics_url\x18\x03 \x01(\t\x12$\n\x05nodes\x18\x04 \x03(\x0b\x32\x15.edgetier.v1.NodeInfo\"-\n\rRegisterReply\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\"G\n\x10HeartbeatRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12$\n\x05nodes\x18\x02 \x03(\x0b\x32\x15.edgetier.v1.NodeInfo\"\x1f\n\x0eHeartbeatReply\x12\r\n\x05known\x18\x01 \x01(\x08\"\x12\n\x10ListNodesRequest\"6\n\x0eListNodesReply\x12$\n\x05nodes\x18\x01 \x03(\x0b\x32\x15.edgetier.v1.NodeInfo\"\x15\n\x13ListPoliciesRequest\"=\n\x11ListPoliciesReply\x12\x10\n\x08policies\x18\x01 \x03(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_policy\x18\x02 \x01(\t2\xc2\x03\n\x0cOrchestrator\x12;\n\x05Infer\x12\x19.edgetier.v1.InferRequest\x1a\x17.edgetier.v1.InferReply\x12K\n\x0bInferStream\x12\x19.edgetier.v1.InferRequest\x1a\x1f.edgetier.v1.InferStreamMessage0\x01\x12\x44\n\x08Register\x12\x1c.edgetier.v1.RegisterRequest\x1a\x1a.edgetier.v1.RegisterReply\x12G\n\tHeartbeat\x12\x1d.edgetier.v1.HeartbeatRequest\x1a\x1b.edgetier.v1.HeartbeatReply\x12G\n\tListNodes\x12\x1d.edgetier.v1.ListNodesRequest\x1a\x1b.edgetier.v1.ListNodesReply\x12P\n\x0cListPolicies\x12 .edgetier.v1.ListPoliciesRequest\x1a\x1e.edgetier.v1.ListPoliciesReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,31 +33,31 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'edgetier.v1.orchestrator_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INFERREQUEST']._serialized_start=74
-  _globals['_INFERREQUEST']._serialized_end=287
-  _globals['_ESCALATION']._serialized_start=289
-  _globals['_ESCALATION']._serialized_end=410
-  _globals['_INFERREPLY']._serialized_start=413
-  _globals['_INFERREPLY']._serialized_end=762
-  _globals['_STREAMTOKEN']._serialized_start=764
-  _globals['_STREAMTOKEN']._serialized_end=808
-  _globals['_INFERSTREAMMESSAGE']._serialized_start=810
-  _globals['_INFERSTREAMMESSAGE']._serialized_end=925
-  _globals['_REGISTERREQUEST']._serialized_start=927
-  _globals['_REGISTERREQUEST']._serialized_end=1035
-  _globals['_REGISTERREPLY']._serialized_start=1037
-  _globals['_REGISTERREPLY']._serialized_end=1082
-  _globals['_HEARTBEATREQUEST']._serialized_start=1084
-  _globals['_HEARTBEATREQUEST']._serialized_end=1155
-  _globals['_HEARTBEATREPLY']._serialized_start=1157
-  _globals['_HEARTBEATREPLY']._serialized_end=1188
-  _globals['_LISTNODESREQUEST']._serialized_start=1190
-  _globals['_LISTNODESREQUEST']._serialized_end=1208
-  _globals['_LISTNODESREPLY']._serialized_start=1210
-  _globals['_LISTNODESREPLY']._serialized_end=1264
-  _globals['_LISTPOLICIESREQUEST']._serialized_start=1266
-  _globals['_LISTPOLICIESREQUEST']._serialized_end=1287
-  _globals['_LISTPOLICIESREPLY']._serialized_start=1289
-  _globals['_LISTPOLICIESREPLY']._serialized_end=1350
-  _globals['_ORCHESTRATOR']._serialized_start=1353
-  _globals['_ORCHESTRATOR']._serialized_end=1803
+  _globals['_INFERREQUEST']._serialized_end=321
+  _globals['_ESCALATION']._serialized_start=323
+  _globals['_ESCALATION']._serialized_end=444
+  _globals['_INFERREPLY']._serialized_start=447
+  _globals['_INFERREPLY']._serialized_end=947
+  _globals['_STREAMTOKEN']._serialized_start=949
+  _globals['_STREAMTOKEN']._serialized_end=993
+  _globals['_INFERSTREAMMESSAGE']._serialized_start=995
+  _globals['_INFERSTREAMMESSAGE']._serialized_end=1110
+  _globals['_REGISTERREQUEST']._serialized_start=1112
+  _globals['_REGISTERREQUEST']._serialized_end=1220
+  _globals['_REGISTERREPLY']._serialized_start=1222
+  _globals['_REGISTERREPLY']._serialized_end=1267
+  _globals['_HEARTBEATREQUEST']._serialized_start=1269
+  _globals['_HEARTBEATREQUEST']._serialized_end=1340
+  _globals['_HEARTBEATREPLY']._serialized_start=1342
+  _globals['_HEARTBEATREPLY']._serialized_end=1373
+  _globals['_LISTNODESREQUEST']._serialized_start=1375
+  _globals['_LISTNODESREQUEST']._serialized_end=1393
+  _globals['_LISTNODESREPLY']._serialized_start=1395
+  _globals['_LISTNODESREPLY']._serialized_end=1449
+  _globals['_LISTPOLICIESREQUEST']._serialized_start=1451
+  _globals['_LISTPOLICIESREQUEST']._serialized_end=1472
+  _globals['_LISTPOLICIESREPLY']._serialized_start=1474
+  _globals['_LISTPOLICIESREPLY']._serialized_end=1535
+  _globals['_ORCHESTRATOR']._serialized_start=1538
+  _globals['_ORCHESTRATOR']._serialized_end=1988
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class InferRequest(_message.Message):
-    __slots__ = ("model", "task", "prompt_text", "prompt_tokens", "max_tokens", "slo_ms", "request_id", "client_node", "policy")
+    __slots__ = ("model", "task", "prompt_text", "prompt_tokens", "max_tokens", "slo_ms", "request_id", "client_node", "policy", "run", "task_family")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,8 @@ class InferRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_NODE_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    TASK_FAMILY_FIELD_NUMBER: _ClassVar[int]
     model: str
     task: _common_pb2.Task
     prompt_text: str
@@ -27,7 +29,9 @@ class InferRequest(_message.Message):
     request_id: str
     client_node: str
     policy: str
-    def __init__(self, model: _Optional[str] = ..., task: _Optional[_Union[_common_pb2.Task, str]] = ..., prompt_text: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., max_tokens: _Optional[int] = ..., slo_ms: _Optional[float] = ..., request_id: _Optional[str] = ..., client_node: _Optional[str] = ..., policy: _Optional[str] = ...) -> None: ...
+    run: str
+    task_family: str
+    def __init__(self, model: _Optional[str] = ..., task: _Optional[_Union[_common_pb2.Task, str]] = ..., prompt_text: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., max_tokens: _Optional[int] = ..., slo_ms: _Optional[float] = ..., request_id: _Optional[str] = ..., client_node: _Optional[str] = ..., policy: _Optional[str] = ..., run: _Optional[str] = ..., task_family: _Optional[str] = ...) -> None: ...
 
 class Escalation(_message.Message):
     __slots__ = ("from_tier", "to_tier", "reason", "from_node")
@@ -42,7 +46,7 @@ class Escalation(_message.Message):
     def __init__(self, from_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., to_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., reason: _Optional[str] = ..., from_node: _Optional[str] = ...) -> None: ...
 
 class InferReply(_message.Message):
-    __slots__ = ("request_id", "tier", "node", "agent", "model", "escalations", "ttft_s", "latency_s", "energy_j", "output_tokens", "prompt_tokens", "network_s", "network_energy_j", "slo_met", "policy")
+    __slots__ = ("request_id", "tier", "node", "agent", "model", "escalations", "ttft_s", "latency_s", "energy_j", "output_tokens", "prompt_tokens", "network_s", "network_energy_j", "slo_met", "policy", "task_family", "p_correct", "correct", "requested_p_correct")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +62,10 @@ class InferReply(_message.Message):
     NETWORK_ENERGY_J_FIELD_NUMBER: _ClassVar[int]
     SLO_MET_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    TASK_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    P_CORRECT_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_P_CORRECT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     tier: _common_pb2.Tier
     node: str
@@ -73,7 +81,11 @@ class InferReply(_message.Message):
     network_energy_j: float
     slo_met: bool
     policy: str
-    def __init__(self, request_id: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., node: _Optional[str] = ..., agent: _Optional[str] = ..., model: _Optional[str] = ..., escalations: _Optional[_Iterable[_Union[Escalation, _Mapping]]] = ..., ttft_s: _Optional[float] = ..., latency_s: _Optional[float] = ..., energy_j: _Optional[float] = ..., output_tokens: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., network_s: _Optional[float] = ..., network_energy_j: _Optional[float] = ..., slo_met: _Optional[bool] = ..., policy: _Optional[str] = ...) -> None: ...
+    task_family: str
+    p_correct: float
+    correct: bool
+    requested_p_correct: float
+    def __init__(self, request_id: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., node: _Optional[str] = ..., agent: _Optional[str] = ..., model: _Optional[str] = ..., escalations: _Optional[_Iterable[_Union[Escalation, _Mapping]]] = ..., ttft_s: _Optional[float] = ..., latency_s: _Optional[float] = ..., energy_j: _Optional[float] = ..., output_tokens: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., network_s: _Optional[float] = ..., network_energy_j: _Optional[float] = ..., slo_met: _Optional[bool] = ..., policy: _Optional[str] = ..., task_family: _Optional[str] = ..., p_correct: _Optional[float] = ..., correct: _Optional[bool] = ..., requested_p_correct: _Optional[float] = ...) -> None: ...
 
 class StreamToken(_message.Message):
     __slots__ = ("index", "time_s")

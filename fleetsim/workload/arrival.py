@@ -8,6 +8,7 @@ import numpy as np
 
 from fleetsim.scenario import DeviceMapping, Scenario, Tokens
 from npu_sim.models import LLM, Model
+from npu_sim.quality import DEFAULT_TASK
 from routing.request import Request
 
 #: Requests drawn per numpy call: large enough to amortise numpy, small enough to stay light.
@@ -68,6 +69,14 @@ def shaped(model: Model, prompt: int, output: int, cap: bool) -> tuple[int, int]
         output = min(output, model.max_context - 1)
         prompt = max(1, model.max_context - output)
     return prompt, output
+
+
+def llm_task(model: Model, task: str | None) -> str | None:
+    """A request's task family: the one its source names, else the default task for an LLM;
+    none for a vision model."""
+    if not isinstance(model, LLM):
+        return None
+    return task or DEFAULT_TASK
 
 
 def slo_table(scenario: Scenario, models: list[str]) -> dict[str, float | None]:

@@ -17,6 +17,7 @@ from fleetsim.workload.arrival import (
     Arrival,
     draw_devices,
     draw_tokens,
+    llm_task,
     new_arrival,
     shaped,
     slo_table,
@@ -30,11 +31,12 @@ def poisson_arrivals(scenario: Scenario, workload: Poisson, seed: int) -> Iterat
     times_rng, models_rng = stream(seed, TIMES), stream(seed, MODELS)
     tokens_rng, devices_rng = stream(seed, TOKENS), stream(seed, DEVICES)
     mix = workload.mix
+    catalog = scenario.predictor().catalog
     names = [entry.model for entry in mix]
+    tasks = [llm_task(catalog.model(entry.model), entry.task) for entry in mix]
     weights = np.array([entry.weight for entry in mix], dtype=float)
     weights /= weights.sum()
     slo = slo_table(scenario, names)
-    catalog = scenario.predictor().catalog
     devices = scenario.device_ids(workload.device_group)
     limit = workload.requests if workload.requests is not None else math.inf
     end = scenario.duration_s if scenario.duration_s is not None else math.inf
@@ -63,7 +65,7 @@ def poisson_arrivals(scenario: Scenario, workload: Poisson, seed: int) -> Iterat
             if shape is None:
                 shape = shapes[key] = shaped(catalog.model(model), p, o, cap=True)
             yield new_arrival(
-                t, Request(f"r{index}", model, shape[0], shape[1], slo[model], origin)
+                t, Request(f"r{index}", model, shape[0], shape[1], slo[model], origin, tasks[k])
             )
             index += 1
 

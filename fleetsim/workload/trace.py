@@ -29,14 +29,18 @@ from fleetsim.workload.arrival import (
     MODELS,
     Arrival,
     draw_devices,
+    llm_task,
     new_arrival,
     shaped,
     slo_table,
     stream,
 )
+from npu_sim.quality import DEFAULT_TASK, TRACE_TASKS
 from routing.request import Request
 
 TRACES_DIR = Path(__file__).resolve().parent.parent / "data" / "traces"
+#: What each shipped trace records (the keys of npu_sim.quality.TRACE_TASKS).
+TRACE_KINDS = {"azure_llm_2023_conv.csv": "conversation", "azure_llm_2023_code.csv": "code"}
 COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 
@@ -102,6 +106,15 @@ def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
+def trace_task(workload: Trace) -> str:
+    """The task family of a trace's LLM requests: the scenario's `task`, else the one the
+    shipped trace of that name records (conversation: chat; code: code), else the default."""
+    if workload.task is not None:
+        return workload.task
+    kind = TRACE_KINDS.get(Path(workload.file).name)
+    return TRACE_TASKS[kind] if kind is not None else DEFAULT_TASK
+
+
 def trace_arrivals(scenario: Scenario, workload: Trace, seed: int) -> Iterator[Arrival]:
     times, prompts, outputs = read_trace(resolve(workload.file, scenario.base_dir))
     names = list(workload.models)
@@ -109,6 +122,8 @@ def trace_arrivals(scenario: Scenario, workload: Trace, seed: int) -> Iterator[A
     weights /= weights.sum()
     slo = slo_table(scenario, names)
     catalog = scenario.predictor().catalog
+    task = trace_task(workload)
+    tasks = [llm_task(catalog.model(model), task) for model in names]
     devices = scenario.device_ids(workload.device_group)
     models_rng, devices_rng = stream(seed, MODELS), stream(seed, DEVICES)
     end = scenario.duration_s if scenario.duration_s is not None else math.inf
@@ -136,7 +151,8 @@ def trace_arrivals(scenario: Scenario, workload: Trace, seed: int) -> Iterator[A
                 catalog.model(model), context, generated, workload.cap_to_context
             )
             yield new_arrival(
-                t, Request(f"r{first + i}", model, prompt, output, slo[model], origin)
+                t,
+                Request(f"r{first + i}", model, prompt, output, slo[model], origin, tasks[k]),
             )
 
 

@@ -14,7 +14,10 @@ from routing.policies.edge_only import EdgeOnly
 from routing.policies.energy_aware import EnergyAware
 from routing.policies.energy_marginal import EnergyMarginal
 from routing.policies.latency_greedy import LatencyGreedy
+from routing.policies.learned_router import LearnedRouter
 from routing.policies.power_of_two import PowerOfTwo
+from routing.policies.random_substitution import RandomSubstitution
+from routing.policies.smallest_model import SmallestModel
 from routing.policy import Policy
 
 BUILTINS: dict[str, type[Policy]] = {
@@ -28,6 +31,9 @@ BUILTINS: dict[str, type[Policy]] = {
         EnergyMarginal,
         PowerOfTwo,
         Cascade,
+        LearnedRouter,
+        RandomSubstitution,
+        SmallestModel,
     )
 }
 DEFAULT_POLICY = DeviceFirst.name
@@ -42,5 +48,8 @@ __all__ = [
     "EnergyAware",
     "EnergyMarginal",
     "LatencyGreedy",
+    "LearnedRouter",
     "PowerOfTwo",
+    "RandomSubstitution",
+    "SmallestModel",
 ]
