@@ -60,8 +60,10 @@ class RunResult:
     bound: LowerBound
     rows: list[dict[str, Any]]
     out_dir: Path | None = None
-    #: The lower bound at the best policy's attainment and drops (J/request; None: unreachable).
+    #: The lower bound at the best policy's attainment and drops (J/request; None: unreachable),
+    #: the best among the policies answering with the requested model when any did.
     lower_j: float | None = None
+    reference: PolicyStats | None = None
     #: The offline feasible schedule's run (None when the bound is unreachable or not asked for).
     feasible: PolicyStats | None = None
     #: Wall seconds to build the bound's program and solve it at the best attainment.
@@ -185,26 +187,42 @@ def summarise(
     summary rows and, if `out_dir`, summary.csv and the plots: for simulated policies, and for
     the same scenario run live (`edgetier load`)."""
     started = time.perf_counter()
-    deciders = [policy.build(seed) for policy in policies]
-    options = collect(scenario, predictor, deciders, arrivals(scenario, seed))
-    bound = LowerBound(options)
-    best = best_of(stats.values())
-    result = RunResult(scenario, seed, stats, bound, [], out_dir)
+    # Policies that answer with the requested model are bounded over the requested model's
+    # placements; those that may answer with another (`Policy.substitutes`: the cascade, the
+    # learned router) over those placements and their substitutes: a cheaper answer is not
+    # the same service, so it does not set the bound of the ones that never give it.
+    deciders = {policy.label: policy.build(seed) for policy in policies}
+    substituting = {
+        label: type(d).substitutes is not Policy.substitutes for label, d in deciders.items()
+    }
+    programs: dict[bool, LowerBound] = {}
+    for kind in sorted(set(substituting.values())):
+        mine = [d for label, d in deciders.items() if substituting[label] == kind]
+        options = collect(scenario, predictor, mine, arrivals(scenario, seed))
+        programs[kind] = LowerBound(options)
+    plain = [s for label, s in stats.items() if not substituting.get(label, False)]
+    best = best_of(plain or stats.values())
+    bound = programs[not plain]
+    result = RunResult(scenario, seed, stats, bound, [], out_dir, reference=best)
     relaxation = bound.solve(best.met, best.dropped)
     result.solve_s = time.perf_counter() - started
-    runs = list(stats.values())
+    runs = [(s, programs[substituting.get(label, False)]) for label, s in stats.items()]
     if relaxation is not None:
-        result.lower_j = relaxation.joules / max(options.requests, 1)
+        result.lower_j = relaxation.joules / max(bound.requests, 1)
         if feasible:
-            plan = make_plan(options, relaxation, scenario, predictor)
+            plan = make_plan(bound.options, relaxation, scenario, predictor)
             result.feasible = simulate(
                 scenario, plan.name, plan, seed, [], predictor, release=plan.release
             )
-            runs.append(result.feasible)
-    for run in runs:
-        near = run.met >= best.met - EXACT_WITHIN * run.requests
-        near = near or len(options.request) <= EXACT_OPTIONS
-        at = bound.joules_at if near or relaxation is None else bound.tangent_at
+            runs.append((result.feasible, bound))
+    for program in programs.values():  # each program solved once at its best run
+        top = best_of(s for s, p in runs if p is program)
+        program.solve(top.met, top.dropped)
+    for run, program in runs:
+        top = best_of(s for s, p in runs if p is program)
+        near = run.met >= top.met - EXACT_WITHIN * run.requests
+        near = near or len(program.options.request) <= EXACT_OPTIONS
+        at = program.joules_at if near else program.tangent_at
         result.bounds[run.policy] = at(run.met, run.dropped)
     rows = [s.row(result.bound_joules(name)) for name, s in stats.items()]
     rows.append(bound_row(best, result.lower_j))

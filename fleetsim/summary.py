@@ -25,8 +25,9 @@ Columns of summary.csv:
 - joules_vs_bound: joules_per_request over the lower bound at the same attainment and number
   of dropped requests (fleetsim.bound); never below 1.
 
-Two more rows: `lower-bound` (the bound at the best policy's attainment and drops: a number, not
-a run, so only its attainment, drops and joules) and `offline-feasible` (the clairvoyant
+Two more rows: `lower-bound` (the bound at the best policy's attainment and drops, the best
+among those answering with the requested model when any did: a number, not a run, so only its
+attainment, drops and joules) and `offline-feasible` (the clairvoyant
 schedule of fleetsim.schedule, run through the simulator: a real run).
 
 Numbers are written with 6 significant digits; same scenario and seed, same bytes.

@@ -27,7 +27,7 @@ from typing import Any
 
 from edgetier.argtypes import non_negative_int
 from edgetier.bench import RESULTS_DIR, BenchResult
-from fleetsim.runner import RunResult, bound_curve, run_scenario
+from fleetsim.runner import RunResult, best_of, bound_curve, run_scenario
 from fleetsim.scenario import load_scenario
 from routing.policies import BUILTINS
 from routing.specs import PolicySpec
@@ -104,13 +104,10 @@ def checks(result: RunResult) -> dict[str, Any]:
                     mine.attainment >= base.attainment - SAME_SLO
                     and mine.joules_per_request <= base.joules_per_request
                 )
-    best = result.best
-    near = [
-        s
-        for s in stats.values()
-        if s.attainment >= best.attainment - NEAR_BEST
-        and not s.substituted  # another model's answers: compared on quality by bench quality
-    ]
+    # Another model's answers are compared on quality by bench quality, not here.
+    plain = [s for s in stats.values() if not s.substituted]
+    best = best_of(plain) if plain else result.best
+    near = [s for s in plain if s.attainment >= best.attainment - NEAR_BEST]
     ratios = {s.policy: _ratio(s.joules_per_request, result.bound_joules(s.policy)) for s in near}
     known = {name: r for name, r in ratios.items() if r is not None}
     leader = min(known, key=lambda name: known[name]) if known else None
@@ -174,7 +171,7 @@ def run(args: argparse.Namespace) -> BenchResult:
                     vs_bound,
                 ]
             )
-        best = result.best
+        best = result.reference or result.best
         feasible = result.feasible
         rows.append([name, "lower-bound", best.attainment, result.lower_j, None, best.dropped, 1.0])
         if feasible is not None:
