@@ -177,7 +177,7 @@ def energy_vs_slo(
             linewidth=1.2,
             marker="_",
             markersize=14,
-            label="lower bound (no run can be below)",
+            label="lower bound, requested model answering, at a policy's attainment",
         )
     label_points(ax, [(item.attainment, item.joules_per_request, item.policy) for item in stats])
     if feasible is not None:

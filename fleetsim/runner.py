@@ -70,6 +70,8 @@ class RunResult:
     solve_s: float = 0.0
     #: The lower bound (J/request) at each run's own attainment and drops, by policy.
     bounds: dict[str, float | None] = field(default_factory=dict)
+    #: The runs bounded by `bound` itself (the others: by the program with substitutes).
+    same_service: set[str] = field(default_factory=set)
     files: list[Path] = field(default_factory=list)
 
     def bound_joules(self, policy: str) -> float | None:
@@ -224,6 +226,8 @@ def summarise(
         near = near or len(program.options.request) <= EXACT_OPTIONS
         at = program.joules_at if near else program.tangent_at
         result.bounds[run.policy] = at(run.met, run.dropped)
+        if program is bound:
+            result.same_service.add(run.policy)
     rows = [s.row(result.bound_joules(name)) for name, s in stats.items()]
     rows.append(bound_row(best, result.lower_j))
     if result.feasible is not None:
@@ -263,10 +267,11 @@ def bound_row(best: PolicyStats, joules: float | None) -> dict[str, Any]:
 
 
 def bound_curve(result: RunResult) -> list[tuple[float, float]]:
-    """The lower bound at each policy's attainment and drops, by attainment: (attainment, J)."""
+    """The headline bound at the attainment and drops of each policy it bounds, by attainment:
+    (attainment, J)."""
     points = {}
     for name, stats in result.stats.items():
         joules = result.bound_joules(name)
-        if joules is not None:
+        if joules and name in result.same_service:  # 0: a tangent that says nothing
             points[(stats.met, stats.dropped)] = (stats.attainment, joules)
     return sorted(points.values())
