@@ -134,6 +134,7 @@ class NodeEngine:
         self._clock = now
         self._energy_j = 0.0
         self._busy_s = 0.0
+        self._in_flight = 0  # accepted, not yet finished: counted, not summed on every read
         self._load_energy: dict[str, float] = {}  # job id -> joules of the load it caused
         for model in spec.preload if spec.preload is not None else tuple(spec.models):
             weights = self._costs[model].model.weight_bytes(self._costs[model].precision)
@@ -149,8 +150,7 @@ class NodeEngine:
     @property
     def in_flight(self) -> int:
         """Jobs accepted and not yet finished (waiting, being prefilled or decoding)."""
-        active = len(self._activity.jobs) if self._activity and self._activity.kind != "load" else 0
-        return len(self._waiting) + len(self._running) + active
+        return self._in_flight
 
     @property
     def resident_models(self) -> list[str]:
@@ -182,9 +182,10 @@ class NodeEngine:
         costs = self._costs.get(job.model)
         if costs is None:
             return Rejection("unknown_model", f"node {self.spec.id} does not serve {job.model}")
-        for name in ("prompt_tokens", "output_tokens"):
-            if getattr(job, name) < 1:
-                return Rejection("bad_request", "must be at least 1", name)
+        if job.prompt_tokens < 1:
+            return Rejection("bad_request", "must be at least 1", "prompt_tokens")
+        if job.output_tokens < 1:
+            return Rejection("bad_request", "must be at least 1", "output_tokens")
         model = costs.model
         context = job.prompt_tokens + job.output_tokens
         if isinstance(model, LLM):
@@ -210,7 +211,7 @@ class NodeEngine:
             )
         self._settle(now)
         self._waiting.append((job, now))
-        activity = self._activity
+        self._in_flight += 1
         if activity is None:
             self._start_next(now)
         elif activity.kind == "decode" and self._can_join(job.model) and activity.steps > 1:
@@ -220,13 +221,15 @@ class NodeEngine:
     def advance(self, now: float) -> list[Event]:
         """Run the node up to `now`; returns the events that happened, in time order."""
         events: list[Event] = []
-        while self._activity is not None and self._activity.end <= now:
-            activity = self._activity
+        activity = self._activity
+        while activity is not None and activity.end <= now:
             self._settle(activity.end)
             self._activity = None
             self._finish(activity, events)
             self._start_next(activity.end)
-        self._settle(now)
+            activity = self._activity
+        if now > self._clock:  # drivers mostly advance to an activity's end: settled
+            self._settle(now)
         return events
 
     # -- internals -------------------------------------------------------------------------
@@ -335,6 +338,7 @@ class NodeEngine:
             energy = joules + self._load_energy.pop(job.id, 0.0)
             events.append(FirstToken(job.id, activity.end))
             if activity.kind == "vision" or job.output_tokens == 1:
+                self._in_flight -= 1
                 events.append(
                     Finished(
                         job.id,
@@ -369,6 +373,7 @@ class NodeEngine:
                 still.append(running)
                 continue
             job = running.job
+            self._in_flight -= 1
             events.append(
                 Finished(
                     job.id,
