@@ -59,26 +59,23 @@ def escalating(
     """Nearest tier first, escalating outwards; a tier predicted to miss the SLO is passed over
     (`slo_miss`) unless no later tier can take the request."""
     model = model or request.model
-    steps: list[Step] = []
-    nodes: list[NodeState | None] = []
-    last = -1  # the last runnable step: never passed over, nothing after it could take over
-    for tier in tiers_in_use(view):
-        step, node = tier_choice(view, request, tier, model, rng)
-        if step.skip is None:
-            last = len(steps)
-        steps.append(step)
-        nodes.append(node)
     slo = request.slo_s
-    if slo is None:
-        return tuple(steps)
-    for i in range(last):
-        step, node = steps[i], nodes[i]
-        if (
-            step.skip is None
-            and node is not None
-            and view.estimate(node, request, model).latency_s > slo
-        ):
-            steps[i] = Step(step.tier, model, step.node, "slo_miss")
+    steps: list[Step] = []
+    # The latest runnable step (its index and node): checked against the SLO once a later
+    # tier can take the request. Estimates read the view only, so checking in the loop gives
+    # the plan a second pass would, in one.
+    held: tuple[int, NodeState] | None = None
+    for tier in TIERS:
+        if not view.has_tier(tier):  # tiers_in_use, inlined: this runs for every decision
+            continue
+        step, node = tier_choice(view, request, tier, model, rng)
+        if node is not None and step.skip is None and slo is not None:
+            if held is not None:
+                i, ahead = held
+                if view.estimate(ahead, request, model).latency_s > slo:
+                    steps[i] = Step(steps[i].tier, model, steps[i].node, "slo_miss")
+            held = (len(steps), node)
+        steps.append(step)
     return tuple(steps)
 
 
