@@ -265,8 +265,10 @@ class Simulator:
             if step.min_confidence is None
             else self.policy.confidence(flight.request, step.model)
         )
-        if flight.walk.answered(result, confidence):
-            self._finish(flight)
+        walk = flight.walk
+        if walk.answered(result, confidence):
+            self.in_flight -= 1  # _finish, inlined: once per served request
+            self._emit(flight.arrival, flight.request, walk.outcome)
         else:
             self._next(flight, now)
 

@@ -128,7 +128,9 @@ class Escalator:
     def answered(self, result: NodeResult, confidence: float = 1.0) -> bool:
         """The current step's node answered. True if that is the final answer; False if its
         confidence is below the step's minimum and the request escalates."""
-        step = self._take()
+        step, self._current = self._current, None  # _take, inlined (once per request)
+        if step is None:
+            raise RuntimeError("no step is being tried")
         model = self.models[step.model]
         transfer = self.network.transfer(
             step.tier, model, self.request.prompt_tokens, result.output_tokens
