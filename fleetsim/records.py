@@ -25,6 +25,8 @@ from routing.request import Request
 #: Outcome tier as a small integer (dropped requests have no tier).
 TIER_CODE = {tier: i for i, tier in enumerate(TIERS)}
 DROPPED = len(TIERS)
+TIER_OR_DROPPED: dict[str | None, int] = {**TIER_CODE, None: DROPPED}
+TIER_NAMES = pa.array(TIERS, pa.string())  # decodes TIER_CODE
 BATCH_ROWS = 16_384
 
 SCHEMA = pa.schema(
@@ -81,20 +83,21 @@ def columns(policy: str, rows: Sequence[Row]) -> Columns:
     n = len(rows)
     outcomes = [row[2] for row in rows]
     served = np.fromiter((o.served for o in outcomes), dtype=bool, count=n)
-    nan = float("nan")
+    dropped = ~served
+    # A dropped request's times are not latencies: NaN, set in one vectorised step.
+    ttft_s = np.fromiter((o.ttft_s for o in outcomes), dtype=float, count=n)
+    ttft_s[dropped] = np.nan
+    latency_s = np.fromiter((o.latency_s for o in outcomes), dtype=float, count=n)
+    latency_s[dropped] = np.nan
     return Columns(
         policy=policy,
         arrival_s=np.fromiter((row[0] for row in rows), dtype=float, count=n),
         requests=[row[1] for row in rows],
         outcomes=outcomes,
         served=served,
-        tier=np.fromiter(
-            (TIER_CODE[o.tier] if o.tier is not None else DROPPED for o in outcomes),
-            dtype=np.int8,
-            count=n,
-        ),
-        ttft_s=np.fromiter((o.ttft_s if o.served else nan for o in outcomes), float, n),
-        latency_s=np.fromiter((o.latency_s if o.served else nan for o in outcomes), float, n),
+        tier=np.fromiter((TIER_OR_DROPPED[o.tier] for o in outcomes), dtype=np.int8, count=n),
+        ttft_s=ttft_s,
+        latency_s=latency_s,
         energy_j=np.fromiter((o.energy_j for o in outcomes), dtype=float, count=n),
         met=np.fromiter((o.served and o.slo_met is not False for o in outcomes), bool, n),
         escalations=np.fromiter((len(o.escalations) for o in outcomes), dtype=np.int64, count=n),
@@ -106,19 +109,31 @@ def _path(outcome: Outcome) -> str:
 
 
 def record_batch(batch: Columns) -> pa.RecordBatch:
+    """The batch as Arrow columns. Columns the batch already holds as numbers are converted
+    whole (the tier names decoded from their codes); the path and the reason are built only
+    for the few rows that have one."""
     requests, outcomes = batch.requests, batch.outcomes
-    dropped = ~batch.served
+    n = len(batch)
+    served = batch.served
+    dropped = ~served
+    paths = [""] * n
+    for i in np.flatnonzero(batch.escalations).tolist():
+        paths[i] = _path(outcomes[i])
+    reasons: list[str | None] = [None] * n
+    for i in np.flatnonzero(dropped).tolist():
+        reasons[i] = outcomes[i].reason
+    tiers = pa.DictionaryArray.from_arrays(pa.array(batch.tier, mask=dropped), TIER_NAMES)
     arrays = [
-        pa.array([batch.policy] * len(batch), pa.string()),
+        pa.repeat(pa.scalar(batch.policy, pa.string()), n),
         pa.array([r.id for r in requests], pa.string()),
         pa.array(batch.arrival_s, pa.float64()),
         pa.array([r.model for r in requests], pa.string()),
         pa.array([r.origin for r in requests], pa.string()),
         pa.array([r.prompt_tokens for r in requests], pa.int32()),
         pa.array([r.output_tokens for r in requests], pa.int32()),
-        pa.array([o.tier for o in outcomes], pa.string()),
+        tiers.cast(pa.string()),
         pa.array([o.node for o in outcomes], pa.string()),
-        pa.array([o.model if o.served else None for o in outcomes], pa.string()),
+        pa.array([o.model for o in outcomes], pa.string(), mask=dropped),
         pa.array(batch.ttft_s, pa.float64(), mask=dropped),
         pa.array(batch.latency_s, pa.float64(), mask=dropped),
         pa.array(batch.energy_j, pa.float64()),
@@ -127,8 +142,8 @@ def record_batch(batch: Columns) -> pa.RecordBatch:
         pa.array([r.slo_s for r in requests], pa.float64()),
         pa.array([o.slo_met for o in outcomes], pa.bool_()),
         pa.array(batch.escalations, pa.int16()),
-        pa.array([_path(o) if o.escalations else "" for o in outcomes], pa.string()),
-        pa.array([None if o.served else o.reason for o in outcomes], pa.string()),
+        pa.array(paths, pa.string()),
+        pa.array(reasons, pa.string()),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
