@@ -23,7 +23,6 @@ with its own `now` and reads the events.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -127,10 +126,16 @@ class NodeEngine:
         self.hardware = predictor.catalog.hardware(spec.hardware)
         self.max_batch = spec.max_batch if self.hardware.batching else 1
         self._costs = predictor.costs_table(spec.hardware, spec.models)  # shared: read only
-        self._waiting: deque[tuple[Job, float]] = deque()
+        # Read on every job: kept with the engine's own state, not only in the spec. A fleet
+        # holds thousands of engines and touches one per request, so each is kept small: the
+        # queue a list (a few jobs; a deque allocates a 64-slot block), the resident models a
+        # dict (its insertion order is the LRU order).
+        self._capacity = spec.queue_capacity
+        self._slowdown = spec.slowdown
+        self._waiting: list[tuple[Job, float]] = []
         self._running: list[_Running] = []
         self._activity: _Activity | None = None
-        self._resident: OrderedDict[str, float] = OrderedDict()  # model -> weight bytes, LRU
+        self._resident: dict[str, float] = {}  # model -> weight bytes, least recent first
         self._clock = now
         self._energy_j = 0.0
         self._busy_s = 0.0
@@ -205,10 +210,8 @@ class NodeEngine:
         rejection = self.check(job)
         if rejection is not None:
             return rejection
-        if len(self._waiting) >= self.spec.queue_capacity:
-            return Rejection(
-                "queue_full", f"node {self.spec.id} queue is full ({self.spec.queue_capacity})"
-            )
+        if len(self._waiting) >= self._capacity:
+            return Rejection("queue_full", f"node {self.spec.id} queue is full ({self._capacity})")
         self._settle(now)
         self._waiting.append((job, now))
         self._in_flight += 1
@@ -269,13 +272,15 @@ class NodeEngine:
 
     def _start_next(self, now: float) -> None:
         """Choose the next activity: join or prefill a waiting job, else keep decoding."""
-        if self._waiting and (not self._running or self._can_join(self._waiting[0][0].model)):
-            job, submitted = self._waiting[0]
-            if job.model not in self._resident:
+        waiting = self._waiting
+        if waiting and (not self._running or self._can_join(waiting[0][0].model)):
+            job, submitted = waiting[0]
+            resident = self._resident
+            if job.model not in resident:
                 self._start_load(job.model, now)
                 return
-            self._resident.move_to_end(job.model)
-            self._waiting.popleft()
+            resident[job.model] = resident.pop(job.model)  # now the most recently used
+            del waiting[0]
             costs = self._costs[job.model]
             if isinstance(costs.model, LLM):
                 phase = costs.prefill(job.prompt_tokens)
@@ -286,7 +291,7 @@ class NodeEngine:
             self._activity = _Activity(
                 kind,
                 now,
-                now + phase.seconds * self.spec.slowdown,
+                now + phase.seconds * self._slowdown,
                 phase.watts,
                 job.model,
                 [(job, submitted)],
@@ -298,8 +303,8 @@ class NodeEngine:
         costs = self._costs[model]
         weights = costs.model.weight_bytes(costs.precision)
         while self._resident and self._resident_bytes() + weights > self.hardware.memory_bytes:
-            self._resident.popitem(last=False)
-        seconds = weights / self.hardware.host_link_bytes_per_s * self.spec.slowdown
+            del self._resident[next(iter(self._resident))]  # the least recently used
+        seconds = weights / self.hardware.host_link_bytes_per_s * self._slowdown
         # Loading streams weights through memory at the host-link rate: memory-bound power.
         watts = self.hardware.idle_w + (self.hardware.max_w - self.hardware.idle_w) * min(
             1.0, self.hardware.host_link_bytes_per_s / self.hardware.bandwidth_bytes_per_s
@@ -316,10 +321,10 @@ class NodeEngine:
         self._activity = _Activity(
             "decode",
             now,
-            now + steps * phase.seconds * self.spec.slowdown,
+            now + steps * phase.seconds * self._slowdown,
             phase.watts,
             self._running[0].job.model,
-            step_s=phase.seconds * self.spec.slowdown,
+            step_s=phase.seconds * self._slowdown,
             steps=steps,
         )
 
