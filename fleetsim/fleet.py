@@ -52,7 +52,7 @@ def build_fleet(scenario: Scenario, predictor: Predictor, cluster: Cluster) -> d
             spec = NodeSpec(
                 node_id,
                 group.hardware,
-                dict(group.models),
+                models,
                 queue_capacity=group.queue_capacity,
                 max_batch=group.max_batch,
             )

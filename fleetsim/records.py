@@ -27,6 +27,8 @@ from routing.request import Request
 #: Outcome tier as a small integer (dropped requests have no tier).
 TIER_CODE = {tier: i for i, tier in enumerate(TIERS)}
 DROPPED = len(TIERS)
+TIER_OR_DROPPED: dict[str | None, int] = {**TIER_CODE, None: DROPPED}
+TIER_NAMES = pa.array(TIERS, pa.string())  # decodes TIER_CODE
 BATCH_ROWS = 16_384
 
 SCHEMA = pa.schema(
@@ -104,6 +106,12 @@ def columns(policy: str, rows: Sequence[Row], quality: QualityModel | None = Non
     outcomes = [row[2] for row in rows]
     requests = [row[1] for row in rows]
     served = np.fromiter((o.served for o in outcomes), dtype=bool, count=n)
+    dropped = ~served
+    # A dropped request's times are not latencies: NaN, set in one vectorised step.
+    ttft_s = np.fromiter((o.ttft_s for o in outcomes), dtype=float, count=n)
+    ttft_s[dropped] = np.nan
+    latency_s = np.fromiter((o.latency_s for o in outcomes), dtype=float, count=n)
+    latency_s[dropped] = np.nan
     nan = float("nan")
     quality_of = answers(requests, outcomes, quality)
     return Columns(
@@ -112,13 +120,9 @@ def columns(policy: str, rows: Sequence[Row], quality: QualityModel | None = Non
         requests=requests,
         outcomes=outcomes,
         served=served,
-        tier=np.fromiter(
-            (TIER_CODE[o.tier] if o.tier is not None else DROPPED for o in outcomes),
-            dtype=np.int8,
-            count=n,
-        ),
-        ttft_s=np.fromiter((o.ttft_s if o.served else nan for o in outcomes), float, n),
-        latency_s=np.fromiter((o.latency_s if o.served else nan for o in outcomes), float, n),
+        tier=np.fromiter((TIER_OR_DROPPED[o.tier] for o in outcomes), dtype=np.int8, count=n),
+        ttft_s=ttft_s,
+        latency_s=latency_s,
         energy_j=np.fromiter((o.energy_j for o in outcomes), dtype=float, count=n),
         met=np.fromiter((o.served and o.slo_met is not False for o in outcomes), bool, n),
         escalations=np.fromiter((len(o.escalations) for o in outcomes), dtype=np.int64, count=n),
@@ -140,20 +144,32 @@ def _path(outcome: Outcome) -> str:
 
 
 def record_batch(batch: Columns) -> pa.RecordBatch:
+    """The batch as Arrow columns. Columns the batch already holds as numbers are converted
+    whole (the tier names decoded from their codes); the path and the reason are built only
+    for the few rows that have one."""
     requests, outcomes = batch.requests, batch.outcomes
-    dropped = ~batch.served
+    n = len(batch)
+    served = batch.served
+    dropped = ~served
+    paths = [""] * n
+    for i in np.flatnonzero(batch.escalations).tolist():
+        paths[i] = _path(outcomes[i])
+    reasons: list[str | None] = [None] * n
+    for i in np.flatnonzero(dropped).tolist():
+        reasons[i] = outcomes[i].reason
+    tiers = pa.DictionaryArray.from_arrays(pa.array(batch.tier, mask=dropped), TIER_NAMES)
     unanswered = np.isnan(batch.p_correct)
     arrays = [
-        pa.array([batch.policy] * len(batch), pa.string()),
+        pa.repeat(pa.scalar(batch.policy, pa.string()), n),
         pa.array([r.id for r in requests], pa.string()),
         pa.array(batch.arrival_s, pa.float64()),
         pa.array([r.model for r in requests], pa.string()),
         pa.array([r.origin for r in requests], pa.string()),
         pa.array([r.prompt_tokens for r in requests], pa.int32()),
         pa.array([r.output_tokens for r in requests], pa.int32()),
-        pa.array([o.tier for o in outcomes], pa.string()),
+        tiers.cast(pa.string()),
         pa.array([o.node for o in outcomes], pa.string()),
-        pa.array([o.model if o.served else None for o in outcomes], pa.string()),
+        pa.array([o.model for o in outcomes], pa.string(), mask=dropped),
         pa.array(batch.ttft_s, pa.float64(), mask=dropped),
         pa.array(batch.latency_s, pa.float64(), mask=dropped),
         pa.array(batch.energy_j, pa.float64()),
@@ -162,8 +178,8 @@ def record_batch(batch: Columns) -> pa.RecordBatch:
         pa.array([r.slo_s for r in requests], pa.float64()),
         pa.array([o.slo_met for o in outcomes], pa.bool_()),
         pa.array(batch.escalations, pa.int16()),
-        pa.array([_path(o) if o.escalations else "" for o in outcomes], pa.string()),
-        pa.array([None if o.served else o.reason for o in outcomes], pa.string()),
+        pa.array(paths, pa.string()),
+        pa.array(reasons, pa.string()),
         pa.array([r.task for r in requests], pa.string()),
         pa.array(batch.p_correct, pa.float64(), mask=unanswered),
         pa.array([a.correct if a else None for a in batch.answers], pa.bool_()),

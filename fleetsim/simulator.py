@@ -31,7 +31,6 @@ each node remembers the time it is scheduled for, and stale entries are skipped.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import heapq
 import itertools
@@ -129,21 +128,20 @@ class Simulator:
         """Feed `arrivals` (in time order) and run until every request has its outcome."""
         self._emit = emit
         heap, pop, arrive = self._heap, heapq.heappop, self._arrive
-        source = iter(arrivals)
-        arrival = next(source, None)
         at = self.now
         with quiet_gc():
-            while True:
-                if heap and (arrival is None or heap[0][0] <= arrival[0]):
+            for arrival in arrivals:
+                # What is due by the arrival goes first (ties too); one heap read per event.
+                until = arrival[0]
+                while heap and heap[0][0] <= until:
                     at, _, handler, subject = pop(heap)
                     handler(subject, at)
-                elif arrival is not None:
-                    at = arrival[0]
-                    arrive(arrival)
-                    arrival = next(source, None)
-                else:
-                    self.now = at  # the last event's time
-                    return
+                at = until
+                arrive(arrival)
+            while heap:
+                at, _, handler, subject = pop(heap)
+                handler(subject, at)
+        self.now = at  # the last event's time
 
     def _push(self, at: float, handler: Callable[[Any, float], None], subject: Any) -> None:
         heapq.heappush(self._heap, (at, next(self._seq), handler, subject))
@@ -217,7 +215,7 @@ class Simulator:
         state.in_flight = engine.in_flight
         state.queue_depth = engine.queue_depth
         at = engine.next_event_time()
-        if at != node.scheduled:  # _schedule, inlined: this runs for every request
+        if at != node.scheduled:  # the node's next event on the heap (every request)
             node.scheduled = at
             heapq.heappush(self._heap, (at, next(self._seq), self._node_event, node))
         if flight.deadline < at:
@@ -233,9 +231,15 @@ class Simulator:
             flight.exact = True
             node, step = flight.node, flight.step
             assert node is not None and step is not None
-            in_flight, slowdown = flight.seen
-            then = dataclasses.replace(node.state, in_flight=in_flight, slowdown=slowdown)
-            predicted = self.cluster.estimate(then, flight.request, step.model).latency_s
+            # The node's state as the router saw it, restored at once: cheaper than a copy
+            # (dataclasses.replace), and nothing else runs in between.
+            state = node.state
+            current = state.in_flight, state.slowdown
+            state.in_flight, state.slowdown = flight.seen
+            try:
+                predicted = self.cluster.estimate(state, flight.request, step.model).latency_s
+            finally:
+                state.in_flight, state.slowdown = current
             flight.deadline = flight.submitted + attempt_limit_s(predicted, self.attempt_floor_s)
             if flight.deadline >= upcoming:
                 return
@@ -272,8 +276,10 @@ class Simulator:
             if step.min_confidence is None
             else self.policy.confidence(flight.request, step.model)
         )
-        if flight.walk.answered(result, confidence):
-            self._finish(flight)
+        walk = flight.walk
+        if walk.answered(result, confidence):
+            self.in_flight -= 1  # _finish, inlined: once per served request
+            self._emit(flight.arrival, flight.request, walk.outcome)
         else:
             self._next(flight, now)
 
@@ -282,13 +288,6 @@ class Simulator:
         self._emit(flight.arrival, flight.request, flight.walk.outcome)
 
     # -- nodes ---------------------------------------------------------------------------
-
-    def _schedule(self, node: SimNode) -> None:
-        at = node.engine.next_event_time()
-        if at != node.scheduled:
-            node.scheduled = at
-            if at != math.inf:
-                self._push(at, self._node_event, node)
 
     def _node_event(self, node: SimNode, now: float) -> None:
         if node.scheduled != now:
@@ -305,8 +304,11 @@ class Simulator:
                 flight = jobs.pop(event.job_id, None)
                 if flight is not None:  # None: the router gave up on it (attempt timeout)
                     self._answered(flight, event, now)
-        self._schedule(node)
-        upcoming = node.scheduled
+        upcoming = engine.next_event_time()  # the node's next event on the heap, if it moved
+        if upcoming != node.scheduled:
+            node.scheduled = upcoming
+            if upcoming != math.inf:
+                heapq.heappush(self._heap, (upcoming, next(self._seq), self._node_event, node))
         for flight in jobs.values():
             if not flight.armed and flight.deadline < upcoming:
                 self._arm(flight, upcoming)

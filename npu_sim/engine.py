@@ -23,7 +23,6 @@ with its own `now` and reads the events.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -127,13 +126,20 @@ class NodeEngine:
         self.hardware = predictor.catalog.hardware(spec.hardware)
         self.max_batch = spec.max_batch if self.hardware.batching else 1
         self._costs = predictor.costs_table(spec.hardware, spec.models)  # shared: read only
-        self._waiting: deque[tuple[Job, float]] = deque()
+        # Read on every job: kept with the engine's own state, not only in the spec. A fleet
+        # holds thousands of engines and touches one per request, so each is kept small: the
+        # queue a list (a few jobs; a deque allocates a 64-slot block), the resident models a
+        # dict (its insertion order is the LRU order).
+        self._capacity = spec.queue_capacity
+        self._slowdown = spec.slowdown
+        self._waiting: list[tuple[Job, float]] = []
         self._running: list[_Running] = []
         self._activity: _Activity | None = None
-        self._resident: OrderedDict[str, float] = OrderedDict()  # model -> weight bytes, LRU
+        self._resident: dict[str, float] = {}  # model -> weight bytes, least recent first
         self._clock = now
         self._energy_j = 0.0
         self._busy_s = 0.0
+        self._in_flight = 0  # accepted, not yet finished: counted, not summed on every read
         self._load_energy: dict[str, float] = {}  # job id -> joules of the load it caused
         for model in spec.preload if spec.preload is not None else tuple(spec.models):
             weights = self._costs[model].model.weight_bytes(self._costs[model].precision)
@@ -149,8 +155,7 @@ class NodeEngine:
     @property
     def in_flight(self) -> int:
         """Jobs accepted and not yet finished (waiting, being prefilled or decoding)."""
-        active = len(self._activity.jobs) if self._activity and self._activity.kind != "load" else 0
-        return len(self._waiting) + len(self._running) + active
+        return self._in_flight
 
     @property
     def resident_models(self) -> list[str]:
@@ -182,9 +187,10 @@ class NodeEngine:
         costs = self._costs.get(job.model)
         if costs is None:
             return Rejection("unknown_model", f"node {self.spec.id} does not serve {job.model}")
-        for name in ("prompt_tokens", "output_tokens"):
-            if getattr(job, name) < 1:
-                return Rejection("bad_request", "must be at least 1", name)
+        if job.prompt_tokens < 1:
+            return Rejection("bad_request", "must be at least 1", "prompt_tokens")
+        if job.output_tokens < 1:
+            return Rejection("bad_request", "must be at least 1", "output_tokens")
         model = costs.model
         context = job.prompt_tokens + job.output_tokens
         if isinstance(model, LLM):
@@ -204,13 +210,11 @@ class NodeEngine:
         rejection = self.check(job)
         if rejection is not None:
             return rejection
-        if len(self._waiting) >= self.spec.queue_capacity:
-            return Rejection(
-                "queue_full", f"node {self.spec.id} queue is full ({self.spec.queue_capacity})"
-            )
+        if len(self._waiting) >= self._capacity:
+            return Rejection("queue_full", f"node {self.spec.id} queue is full ({self._capacity})")
         self._settle(now)
         self._waiting.append((job, now))
-        activity = self._activity
+        self._in_flight += 1
         if activity is None:
             self._start_next(now)
         elif activity.kind == "decode" and self._can_join(job.model) and activity.steps > 1:
@@ -220,13 +224,15 @@ class NodeEngine:
     def advance(self, now: float) -> list[Event]:
         """Run the node up to `now`; returns the events that happened, in time order."""
         events: list[Event] = []
-        while self._activity is not None and self._activity.end <= now:
-            activity = self._activity
+        activity = self._activity
+        while activity is not None and activity.end <= now:
             self._settle(activity.end)
             self._activity = None
             self._finish(activity, events)
             self._start_next(activity.end)
-        self._settle(now)
+            activity = self._activity
+        if now > self._clock:  # drivers mostly advance to an activity's end: settled
+            self._settle(now)
         return events
 
     # -- internals -------------------------------------------------------------------------
@@ -266,13 +272,15 @@ class NodeEngine:
 
     def _start_next(self, now: float) -> None:
         """Choose the next activity: join or prefill a waiting job, else keep decoding."""
-        if self._waiting and (not self._running or self._can_join(self._waiting[0][0].model)):
-            job, submitted = self._waiting[0]
-            if job.model not in self._resident:
+        waiting = self._waiting
+        if waiting and (not self._running or self._can_join(waiting[0][0].model)):
+            job, submitted = waiting[0]
+            resident = self._resident
+            if job.model not in resident:
                 self._start_load(job.model, now)
                 return
-            self._resident.move_to_end(job.model)
-            self._waiting.popleft()
+            resident[job.model] = resident.pop(job.model)  # now the most recently used
+            del waiting[0]
             costs = self._costs[job.model]
             if isinstance(costs.model, LLM):
                 phase = costs.prefill(job.prompt_tokens)
@@ -283,7 +291,7 @@ class NodeEngine:
             self._activity = _Activity(
                 kind,
                 now,
-                now + phase.seconds * self.spec.slowdown,
+                now + phase.seconds * self._slowdown,
                 phase.watts,
                 job.model,
                 [(job, submitted)],
@@ -295,8 +303,8 @@ class NodeEngine:
         costs = self._costs[model]
         weights = costs.model.weight_bytes(costs.precision)
         while self._resident and self._resident_bytes() + weights > self.hardware.memory_bytes:
-            self._resident.popitem(last=False)
-        seconds = weights / self.hardware.host_link_bytes_per_s * self.spec.slowdown
+            del self._resident[next(iter(self._resident))]  # the least recently used
+        seconds = weights / self.hardware.host_link_bytes_per_s * self._slowdown
         # Loading streams weights through memory at the host-link rate: memory-bound power.
         watts = self.hardware.idle_w + (self.hardware.max_w - self.hardware.idle_w) * min(
             1.0, self.hardware.host_link_bytes_per_s / self.hardware.bandwidth_bytes_per_s
@@ -313,10 +321,10 @@ class NodeEngine:
         self._activity = _Activity(
             "decode",
             now,
-            now + steps * phase.seconds * self.spec.slowdown,
+            now + steps * phase.seconds * self._slowdown,
             phase.watts,
             self._running[0].job.model,
-            step_s=phase.seconds * self.spec.slowdown,
+            step_s=phase.seconds * self._slowdown,
             steps=steps,
         )
 
@@ -335,6 +343,7 @@ class NodeEngine:
             energy = joules + self._load_energy.pop(job.id, 0.0)
             events.append(FirstToken(job.id, activity.end))
             if activity.kind == "vision" or job.output_tokens == 1:
+                self._in_flight -= 1
                 events.append(
                     Finished(
                         job.id,
@@ -369,6 +378,7 @@ class NodeEngine:
                 still.append(running)
                 continue
             job = running.job
+            self._in_flight -= 1
             events.append(
                 Finished(
                     job.id,

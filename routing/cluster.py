@@ -205,11 +205,11 @@ class Cluster:
         )
         slow = node.slowdown
         wait = (node.in_flight // node.max_batch) * latency_s * slow
-        return Estimate(
-            ttft_s=network_s + wait + ttft_s * slow,
-            latency_s=network_s + wait + latency_s * slow,
-            energy_j=energy_j * slow,  # the same power for longer (network joules included)
-            network_s=network_s,
+        return Estimate(  # positional: keywords through a class call build a dict
+            network_s + wait + ttft_s * slow,  # ttft_s
+            network_s + wait + latency_s * slow,  # latency_s
+            energy_j * slow,  # the same power for longer (network joules included)
+            network_s,
         )
 
     def marginal_joules(self, node: NodeState, request: Request, model: str | None = None) -> float:

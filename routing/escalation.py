@@ -110,7 +110,8 @@ class Escalator:
             if step.skip is not None:
                 self._pending.append((step.tier, step.skip, step.node or ""))
                 continue
-            self._flush(step.tier)
+            if self._pending:
+                self._flush(step.tier)
             self._current = step
             return step
         self._finish_unserved()
@@ -127,7 +128,9 @@ class Escalator:
     def answered(self, result: NodeResult, confidence: float = 1.0) -> bool:
         """The current step's node answered. True if that is the final answer; False if its
         confidence is below the step's minimum and the request escalates."""
-        step = self._take()
+        step, self._current = self._current, None  # _take, inlined (once per request)
+        if step is None:
+            raise RuntimeError("no step is being tried")
         model = self.models[step.model]
         transfer = self.network.transfer(
             step.tier, model, self.request.prompt_tokens, result.output_tokens
@@ -140,22 +143,25 @@ class Escalator:
         if step.min_confidence is not None and confidence < step.min_confidence:
             self._pending.append((step.tier, "low_confidence", step.node or ""))
             return False
-        self._flush(None)
+        if self._pending:
+            self._flush(None)
         slo = self.request.slo_s
+        # Positional (the fields in order): keywords through a class call build a dict, and
+        # this runs once per served request.
         self._outcome = Outcome(
-            request_id=self.request.id,
-            served=True,
-            tier=step.tier,
-            node=step.node,
-            model=step.model,
-            escalations=tuple(self._escalations),
-            ttft_s=start + result.ttft_s,
-            latency_s=self._elapsed_s,
-            energy_j=self._energy_j,
-            network_s=self._network_s,
-            network_energy_j=self._network_j,
-            output_tokens=result.output_tokens,
-            slo_met=None if slo is None else self._elapsed_s <= slo,
+            self.request.id,
+            True,  # served
+            step.tier,
+            step.node,
+            step.model,
+            tuple(self._escalations),
+            start + result.ttft_s,  # ttft_s
+            self._elapsed_s,  # latency_s
+            self._energy_j,
+            self._network_s,
+            self._network_j,
+            result.output_tokens,
+            None if slo is None else self._elapsed_s <= slo,  # slo_met
         )
         return True
 

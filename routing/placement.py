@@ -28,27 +28,24 @@ def tier_choice(
     """`tier_step` and the node it chose (None if none), so that callers estimating the step
     need not look the node up again (fleetsim makes millions of decisions)."""
     if tier == "device" and request.origin is not None:
-        origin = view.node(request.origin)
-        if origin is None or model not in origin.models:
+        node = view.node(request.origin)
+        if node is None or model not in node.models:
             return _none(view, tier, model), None
-        if not origin.up:
-            return Step(tier, model, skip="unavailable"), None
-        return _checked(tier, model, origin), origin
-    node = least_loaded_of_two(view.serving(tier, model), rng)
-    if node is None:
-        return _none(view, tier, model), None
-    return _checked(tier, model, node), node
+        if not node.up:
+            return Step(tier, model, None, "unavailable"), None
+    else:
+        node = least_loaded_of_two(view.serving(tier, model), rng)
+        if node is None:
+            return _none(view, tier, model), None
+    # Steps are built with positional arguments: keywords through a class call cost a dict.
+    if node.in_flight >= node.queue_capacity + node.max_batch:  # node.full, inlined
+        return Step(tier, model, node.id, "queue_full"), node
+    return Step(tier, model, node.id), node
 
 
 def _none(view: ClusterView, tier: Tier, model: str) -> Step:
     reason = "not_served" if view.could_fit(tier, model) else "does_not_fit"
-    return Step(tier, model, skip=reason)
-
-
-def _checked(tier: Tier, model: str, node: NodeState) -> Step:
-    if node.in_flight >= node.queue_capacity + node.max_batch:  # node.full, inlined
-        return Step(tier, model, node=node.id, skip="queue_full")
-    return Step(tier, model, node=node.id)
+    return Step(tier, model, None, reason)
 
 
 def tiers_in_use(view: ClusterView) -> list[Tier]:
@@ -62,15 +59,23 @@ def escalating(
     """Nearest tier first, escalating outwards; a tier predicted to miss the SLO is passed over
     (`slo_miss`) unless no later tier can take the request."""
     model = model or request.model
-    choices = [tier_choice(view, request, tier, model, rng) for tier in tiers_in_use(view)]
-    steps = [step for step, _ in choices]
-    if request.slo_s is None:
-        return tuple(steps)
-    runnable = [i for i, step in enumerate(steps) if step.skip is None]
-    for i in runnable[:-1]:
-        step, node = choices[i]
-        if node is not None and view.estimate(node, request, model).latency_s > request.slo_s:
-            steps[i] = Step(step.tier, model, node=step.node, skip="slo_miss")
+    slo = request.slo_s
+    steps: list[Step] = []
+    # The latest runnable step (its index and node): checked against the SLO once a later
+    # tier can take the request. Estimates read the view only, so checking in the loop gives
+    # the plan a second pass would, in one.
+    held: tuple[int, NodeState] | None = None
+    for tier in TIERS:
+        if not view.has_tier(tier):  # tiers_in_use, inlined: this runs for every decision
+            continue
+        step, node = tier_choice(view, request, tier, model, rng)
+        if node is not None and step.skip is None and slo is not None:
+            if held is not None:
+                i, ahead = held
+                if view.estimate(ahead, request, model).latency_s > slo:
+                    steps[i] = Step(steps[i].tier, model, steps[i].node, "slo_miss")
+            held = (len(steps), node)
+        steps.append(step)
     return tuple(steps)
 
 
@@ -100,7 +105,12 @@ def least_loaded_of_two(nodes: Sequence[NodeState], rng: random.Random) -> NodeS
         return nodes[0]
     first, second = two_of(rng, len(nodes))
     a, b = nodes[first], nodes[second]
-    return b if b.load < a.load else a
+    # NodeState.load of both, inlined: this runs for most routing decisions.
+    if (b.in_flight + 1) * b.slowdown / (b.queue_capacity + b.max_batch) < (
+        a.in_flight + 1
+    ) * a.slowdown / (a.queue_capacity + a.max_batch):
+        return b
+    return a
 
 
 def two_of(rng: random.Random, n: int) -> tuple[int, int]:

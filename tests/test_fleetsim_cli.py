@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,16 @@ def test_sim_run_writes_records_summary_and_plots(tmp_path: Path) -> None:
     for name in PNGS:
         assert (out / name).read_bytes().startswith(b"\x89PNG")
     assert "device-first" in done.stdout and "lower-bound" in done.stdout
+
+
+def test_sim_run_json_prints_one_json_object_on_stdout_and_progress_on_stderr(
+    tmp_path: Path,
+) -> None:
+    done = edgetier("sim", "run", str(TINY), "--policies", "cloud-only", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert printed["rows"][0]["policy"] == "cloud-only"
+    assert "tiny: 1 policies" in done.stderr
 
 
 def test_sim_run_rejects_a_bad_scenario_with_file_and_line(tmp_path: Path) -> None:

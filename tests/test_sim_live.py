@@ -30,7 +30,7 @@ def test_sim_run_live_writes_both_runs_and_a_comparison_per_policy(
     )
     stdout, stderr = process.communicate(timeout=220)
     assert process.returncode == 0, stderr[-3000:]
-    printed = json.loads(stdout.strip().splitlines()[-1])
+    printed = json.loads(stdout)  # stdout is the JSON alone: progress bars go to stderr
     for run in (out, out / "live"):
         with (run / "summary.csv").open() as handle:
             rows = list(csv.DictReader(handle))

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import signal
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 
 from edgetier.argtypes import port
+from edgetier.bench import serve_until_signalled
 
 
 class Forwarder(grpc.GenericRpcHandler):
@@ -44,14 +43,7 @@ async def main(target: str, host: str, port: int) -> None:
     channel = grpc.aio.insecure_channel(target)
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((Forwarder(channel),))
-    bound = server.add_insecure_port(f"{host}:{port}")
-    await server.start()
-    print(json.dumps({"event": "listening", "grpc": f"{host}:{bound}"}), flush=True)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await server.stop(1)
+    await serve_until_signalled(server, host, port)
     await channel.close()
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import signal
 from typing import Any
 
 import grpc
 
 from edgetier.argtypes import port
+from edgetier.bench import serve_until_signalled
 from edgetier.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 
 
@@ -45,14 +44,7 @@ class NullOrchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
 async def main(host: str, port: int) -> None:
     server = grpc.aio.server()
     orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(NullOrchestrator(), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    await server.start()
-    print(json.dumps({"event": "listening", "grpc": f"{host}:{bound}"}), flush=True)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await server.stop(1)
+    await serve_until_signalled(server, host, port)
 
 
 if __name__ == "__main__":

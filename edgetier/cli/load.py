@@ -30,7 +30,7 @@ from deploy.load import (
     summarise_live,
 )
 from edgetier.argtypes import non_negative_float, positive_int
-from edgetier.cli.output import console, fmt, print_json, print_table
+from edgetier.cli.output import console, fmt, print_json, print_table, progress_console
 from edgetier.cli.sim import SHOWN, headers
 from fleetsim.records import ParquetSink, Sink
 from fleetsim.runner import expected_requests
@@ -154,7 +154,7 @@ def replay_with_progress(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[counts]}"),
-        console=console,
+        console=progress_console,
         transient=False,
     ) as bar:
         task = bar.add_task("load", total=total, counts="")

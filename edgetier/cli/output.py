@@ -13,6 +13,8 @@ from rich.table import Table
 
 # Piped output (scripts, CI logs, README tables) gets wide tables rather than 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+#: Progress bars go to stderr, so that `--json` output on stdout stays one parseable object.
+progress_console = Console(stderr=True)
 
 
 def fmt(value: Any, digits: int = 3) -> str:

@@ -29,7 +29,7 @@ from deploy.processes import LaunchError
 from edgetier.argtypes import non_negative_float, non_negative_int, positive_int
 from edgetier.cli import sim_files
 from edgetier.cli.catalogs import add_catalog_argument
-from edgetier.cli.output import console, print_json, print_table
+from edgetier.cli.output import console, print_json, print_table, progress_console
 from edgetier.cli.policies import add_option_argument, policies_from_text
 from fleetsim import compare
 from fleetsim.runner import ConservationError, RunResult, expected_requests, run_scenario
@@ -140,7 +140,7 @@ def _progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=progress_console,
         transient=False,
     )
 

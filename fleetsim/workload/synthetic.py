@@ -18,7 +18,6 @@ from fleetsim.workload.arrival import (
     draw_devices,
     draw_tokens,
     llm_task,
-    new_arrival,
     shaped,
     slo_table,
     stream,
@@ -41,6 +40,7 @@ def poisson_arrivals(scenario: Scenario, workload: Poisson, seed: int) -> Iterat
     limit = workload.requests if workload.requests is not None else math.inf
     end = scenario.duration_s if scenario.duration_s is not None else math.inf
     shapes: dict[tuple[str, int, int], tuple[int, int]] = {}
+    new = tuple.__new__
     clock, index = 0.0, 0
     while True:
         times = clock + np.cumsum(times_rng.exponential(1.0 / workload.rate_per_s, CHUNK))
@@ -64,9 +64,8 @@ def poisson_arrivals(scenario: Scenario, workload: Poisson, seed: int) -> Iterat
             shape = shapes.get(key)
             if shape is None:
                 shape = shapes[key] = shaped(catalog.model(model), p, o, cap=True)
-            yield new_arrival(
-                t, Request(f"r{index}", model, shape[0], shape[1], slo[model], origin, tasks[k])
-            )
+            request = Request(f"r{index}", model, shape[0], shape[1], slo[model], origin, tasks[k])
+            yield new(Arrival, (t, request))  # new_arrival, inlined: a call less per request
             index += 1
 
 

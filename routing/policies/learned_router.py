@@ -10,17 +10,24 @@ RouteLLM's default router recovers on GSM8K, not more (quality.yaml, `hint_noise
 From these, a model trained offline (`edgetier router train SCENARIO --out FILE`;
 routing.router_model) predicts each model's chance of answering right. Every model is placed
 by routing.energy_placement (energy-marginal underneath: the joules it adds where it would run
-now, the SLO checked against queue-aware estimates), and the request is answered by the option
+now, the SLO checked against queue-aware estimates), and the request is answered by the model
 predicted to meet the SLO with the least
 
-    joules + price x (P(requested model right) - P(this model right)),
+    typical joules + price x (P(requested model right) - P(this model right)),
 
 a price on each expected right answer given up (a model predicted to do better earns it back).
 This is the Lagrangian of "fewest joules at a given quality": one price trades joules for
 quality across all requests, so a long answer (many joules) is handed to a smaller model at a
-smaller predicted loss than a short one. The requested model's placement follows the chosen
-step, so a substitute that is refused escalates to the model that was asked for. Vision
-requests, and models the file has no weights for, get the requested model's placement alone.
+smaller predicted loss than a short one. The typical joules are the answer's stand-alone joules
+on its placement times the share of them this model's answers have recently added there, not
+what it adds at this instant: on a GPU that swings between nearly nothing (a running batch) and
+whole decode steps (an idle one), several times the spread of the quality term, so choosing the
+model on it sent answers wherever a batch happened to run and the hint decided almost nothing
+(on mixed-tasks the chat questions it handed to the 7B were as hard as those it kept). The
+chosen model's placement is still the one that adds fewest joules now, and the requested
+model's follows it, so a substitute that is refused escalates to the model that was asked for.
+Vision requests, and models the file has no weights for, get the requested model's placement
+alone.
 
 The price is steered, not fixed: after every judged request it moves so that the predicted
 quality kept over about the last WINDOW requests (the chosen answers' predicted P(correct) over
@@ -59,6 +66,9 @@ WINDOW = 1000
 GAIN = 0.1
 #: ... and stays within these bounds (joules per right answer).
 MIN_PRICE, MAX_PRICE = 1.0, 1e6
+#: A model is chosen on the share of their stand-alone joules its answers added over about this
+#: many pricings (`_typical_joules`).
+SHARE_WINDOW = 200
 
 
 class LearnedRouter(Policy):
@@ -86,6 +96,7 @@ class LearnedRouter(Policy):
         #: The price of a right answer (joules), adjusted after every decision (`steer`).
         self.price = self.model.joules_per_correct_answer
         self._kept = self._wanted = 0.0  # recent predicted P(correct): of answers, of requested
+        self._share: dict[str, float] = {}  # model -> recent added over stand-alone joules
 
     def hint(self, request: Request, task: str) -> float:
         """The difficulty hint this router sees for `request` (the same in live and simulated
@@ -109,7 +120,10 @@ class LearnedRouter(Policy):
         if not predicted:
             return requested.plan
         wanted = predicted[request.model]
-        best: tuple[float, Step] | None = requested.meeting[0] if requested.meeting else None
+        best: tuple[float, Step] | None = None
+        if requested.meeting:
+            added, step = requested.meeting[0]
+            best = (self._typical_joules(view, request, request.model, added, step), step)
         for model, p in predicted.items():
             penalty = self.price * (wanted - p)
             if model == request.model or (best is not None and penalty >= best[0]):
@@ -117,14 +131,35 @@ class LearnedRouter(Policy):
             if not self._can_answer(view, request, model):
                 continue
             meeting = place(view, request, self.rng, model).meeting
-            if meeting and (best is None or meeting[0][0] + penalty < best[0]):
-                best = (meeting[0][0] + penalty, meeting[0][1])
+            if meeting:
+                cost = self._typical_joules(view, request, model, *meeting[0]) + penalty
+                if best is None or cost < best[0]:
+                    best = (cost, meeting[0][1])
         chosen = request.model if best is None else best[1].model
         self.steer(wanted, predicted[chosen], chosen != request.model)
         if chosen == request.model:
             return requested.plan
         assert best is not None
         return (best[1], *requested.plan)
+
+    def _typical_joules(
+        self, view: ClusterView, request: Request, model: str, added: float, step: Step
+    ) -> float:
+        """What an answer by `model` adds, at the load its answers have recently met: its
+        stand-alone joules on the step's node times the share of them that answers by this
+        model have added where they would run (exponentially weighted over about SHARE_WINDOW
+        pricings; exactly 1 on a chip that does not batch). `added`, what it adds now, swings
+        with the moment's batches; choosing the model on it herds answers onto whichever
+        model's GPU is busy, whatever the request, while the placement underneath still
+        joins the batch running now."""
+        node = view.node(step.node) if step.node is not None else None
+        alone = view.estimate(node, request, model).energy_j if node is not None else 0.0
+        if alone <= 0:
+            return added
+        share = self._share.get(model)
+        share = added / alone if share is None else share + (added / alone - share) / SHARE_WINDOW
+        self._share[model] = share
+        return share * alone
 
     def steer(self, wanted: float, kept: float, substituted: bool) -> None:
         """After each judged request, move the price towards the target: the predicted
