@@ -116,7 +116,7 @@ class ReplayResult:
 
 def policy_spec(scenario: Scenario, label: str) -> PolicySpec:
     """The spec of the policy a request names by `label`: one of the scenario's policies, or a
-    built-in; PolicyError otherwise (the summary's oracle needs the policy itself)."""
+    built-in; PolicyError otherwise (the summary's bound needs the policy itself)."""
     for spec in scenario.policies:
         if spec.label == label:
             return spec
@@ -270,7 +270,7 @@ def summarise_live(
     plots: bool = True,
 ) -> RunResult:
     """The summary rows (and, with `out_dir`, summary.csv and the plots) of live runs, with
-    the oracle over the same requests: what `edgetier sim run` writes for simulated ones."""
+    the bounds over the same requests: what `edgetier sim run` writes for simulated ones."""
     return summarise(
         scenario,
         scenario.seed,

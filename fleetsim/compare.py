@@ -72,7 +72,7 @@ def compare(
         policy = row["policy"]
         sim = by_policy.get(policy)
         if sim is None or policy not in same_tier:
-            continue  # an oracle row: not a run
+            continue  # a bound row: not a run
         rows.append(_row(policy, SAME_TIER, 1.0, same_tier[policy]))
         rows += [_row(policy, metric, sim[metric], row[metric]) for metric in COMPARED]
     return rows

@@ -3,8 +3,9 @@
 - latency_cdf.png: end-to-end latency CDF per policy over all requests (log scale), drops
   shown as the gap below 1, SLOs marked and labelled;
 - energy_vs_slo.png: joules per request against SLO attainment, one point per policy, with the
-  oracle's lower-bound curve E*(k): the distance from a point down to the curve is what a
-  better policy could still save at that attainment;
+  lower bound's curve (fleetsim.bound, at each policy's attainment and drops) and the offline
+  feasible schedule: the distance from a point down to the curve is the most a better policy
+  could still save at that attainment, the feasible point what a clairvoyant one did save;
 - tier_mix.png: where each policy served its requests (shares, dropped included);
 - load_over_time.png: requests per second arriving, and served on each tier, per policy;
 - energy_vs_quality (drawn by `edgetier bench quality` and `sim sweep`): joules per request
@@ -28,7 +29,6 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from fleetsim.oracle import Oracle
 from fleetsim.summary import PolicyStats
 from npu_sim.hardware import TIERS
 
@@ -65,14 +65,12 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def latency_cdf(
-    path: Path, stats: Sequence[PolicyStats], oracle: PolicyStats, slos: Sequence[float]
-) -> Path:
+def latency_cdf(path: Path, stats: Sequence[PolicyStats], slos: Sequence[float]) -> Path:
     """Fraction of ALL requests answered within x seconds: a curve that stops short of 1 shows
     the requests dropped or still unserved (named in the legend)."""
     fig = Figure(figsize=(9, 5.5))
     ax = fig.subplots()
-    items = [*stats, oracle]
+    items = list(stats)
     curves = []
     for item in items:
         edges, fraction = item.latency.cdf()
@@ -92,7 +90,7 @@ def latency_cdf(
                 np.concatenate(([edges[0] / 1.25], edges)),
                 np.concatenate(([0.0], fraction)),
                 where="post",
-                color="black" if items[group[0]] is oracle else style["color"],
+                color=style["color"],
                 linestyle=style["linestyle"],
                 linewidth=style["linewidth"],
                 label=label,
@@ -163,37 +161,34 @@ def label_points(ax: Axes, points: Sequence[tuple[float, float, str]]) -> None:
 def energy_vs_slo(
     path: Path,
     stats: Sequence[PolicyStats],
-    oracle_stats: PolicyStats,
-    oracle: Oracle,
-    unbatched: PolicyStats | None = None,
+    bound: Sequence[tuple[float, float]],
+    feasible: PolicyStats | None = None,
 ) -> Path:
+    """Joules per request against attainment: the policies, the lower bound's curve through
+    `bound` ((attainment, J) points) and the offline feasible schedule's run."""
     fig = Figure(figsize=(10, 5.5))
     ax = fig.subplots()
-    n = max(oracle.requests, 1)
-    low, high = oracle.free_met, oracle.max_met
-    if high > low:
-        ks = np.unique(np.linspace(low, high, 200).astype(int))
-        joules = [oracle.joules_at(int(k)) for k in ks]
-        ax.plot(ks / n, joules, color="black", linewidth=1, label="oracle lower bound E*(k)")
-    label_points(ax, [(item.attainment, item.joules_per_request, item.policy) for item in stats])
-    ax.scatter(
-        oracle_stats.attainment,
-        oracle_stats.joules_per_request,
-        marker="*",
-        s=140,
-        color="black",
-        zorder=4,
-        label="oracle at the best attainment",
-    )
-    if unbatched is not None:
-        ax.scatter(
-            unbatched.attainment,
-            unbatched.joules_per_request,
-            marker="x",
-            s=70,
+    if bound:
+        xs, ys = zip(*bound, strict=True)
+        ax.plot(
+            xs,
+            ys,
             color="black",
-            zorder=4,
-            label="oracle, nothing batched (not a bound)",
+            linewidth=1.2,
+            marker="_",
+            markersize=14,
+            label="lower bound, requested model answering, at a policy's attainment",
+        )
+    label_points(ax, [(item.attainment, item.joules_per_request, item.policy) for item in stats])
+    if feasible is not None:
+        ax.scatter(
+            feasible.attainment,
+            feasible.joules_per_request,
+            marker="*",
+            s=160,
+            color="black",
+            zorder=60,
+            label="offline feasible schedule (a real run)",
         )
     ax.set_yscale("log")
     ax.set_xlabel("SLO attainment")
@@ -301,16 +296,15 @@ def _merge_coinciding(
 def write_all(
     out_dir: Path,
     stats: Sequence[PolicyStats],
-    oracle_stats: PolicyStats,
-    oracle: Oracle,
+    bound: Sequence[tuple[float, float]],
+    feasible: PolicyStats | None,
     slos: Sequence[float],
-    unbatched: PolicyStats | None = None,
 ) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    oracles = [oracle_stats] if unbatched is None else [oracle_stats, unbatched]
+    runs = [*stats, *([feasible] if feasible is not None else [])]
     return [
-        latency_cdf(out_dir / "latency_cdf.png", stats, oracle_stats, slos),
-        energy_vs_slo(out_dir / "energy_vs_slo.png", stats, oracle_stats, oracle, unbatched),
-        tier_mix(out_dir / "tier_mix.png", [*stats, *oracles]),
+        latency_cdf(out_dir / "latency_cdf.png", runs, slos),
+        energy_vs_slo(out_dir / "energy_vs_slo.png", stats, bound, feasible),
+        tier_mix(out_dir / "tier_mix.png", runs),
         load_over_time(out_dir / "load_over_time.png", stats),
     ]

@@ -17,7 +17,10 @@ them (orchestrator/router.py, device_agent/node_driver.py), with a heap instead 
   `attempt_floor_s` at least) is given up as "timeout" (`Cluster.timed_out`) and the walk moves
   on, while the node finishes the job unheard, as with the live router's per-attempt deadline;
 - an outage takes nodes down as a fault: their requests fail ("unavailable") and move on, they
-  come back empty.
+  come back empty;
+- an offline plan (fleetsim.schedule) may hold a request back: `release(request)` is the
+  earliest time it is submitted to a node, and the wait counts in its latency as time queued
+  at the node (no live router does this; it is how a clairvoyant schedule is run here).
 
 The cluster view is maintained incrementally: a node's `in_flight` and `queue_depth` are copied
 from its engine when they change (what a heartbeat carries live), nothing is rebuilt per
@@ -58,6 +61,7 @@ class Flight:
         "arrival",
         "deadline",
         "exact",
+        "held",
         "job_id",
         "node",
         "request",
@@ -77,6 +81,7 @@ class Flight:
         self.submitted = 0.0
         self.deadline = math.inf  # when the router gives up on the current attempt
         self.exact = False  # deadline computed (else: its lower bound, submitted + floor)
+        self.held = 0.0  # how long the current attempt was held at its node before submission
         self.job_id = ""
         self.armed = False  # a timer for `deadline` is on the heap
 
@@ -90,6 +95,7 @@ class Simulator:
         policy: Policy,
         seed: int | None = None,
         predictor: Predictor | None = None,
+        release: Callable[[Request], float] | None = None,
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
@@ -98,9 +104,11 @@ class Simulator:
         self.cluster = Cluster(self.predictor, self.network)
         self.nodes = build_fleet(scenario, self.predictor, self.cluster)
         self.policy = policy
+        self.release = release
         self.models = self.predictor.catalog.models_by_id
         self.attempt_floor_s = scenario.attempt_floor_s
         self.now = 0.0
+        self._down_j = 0.0  # energy of engines lost to outages, up to when they went down
         self.arrived = 0
         self.in_flight = 0
         self._heap: list[tuple[float, int, Callable[[Any, float], None], Any]] = []
@@ -166,6 +174,9 @@ class Simulator:
                 at += self.network.transfer(
                     step.tier, self.models[step.model], request.prompt_tokens, request.output_tokens
                 ).seconds
+            if self.release is not None:
+                reached, at = at, max(at, self.release(request))
+                flight.held = at - reached
             if at > now:  # the request is on the wire until `at`
                 flight.step, flight.node = step, node
                 self._push(at, self._dispatch, flight)
@@ -253,7 +264,7 @@ class Simulator:
         self.cluster.observe(
             node.state, flight.request, step.model, event.done_at - event.started_at
         )
-        submitted = event.submitted_at
+        submitted = event.submitted_at - flight.held
         result = NodeResult(
             event.first_token_at - submitted,
             event.done_at - submitted,
@@ -312,6 +323,7 @@ class Simulator:
             if node.outages > 1:
                 continue
             self.cluster.set_up(node.spec.id, False)
+            self._down_j += node.engine.energy_j(now)
             failed.extend(node.jobs.values())
             node.jobs.clear()
             node.scheduled = math.inf
@@ -329,6 +341,12 @@ class Simulator:
             node.engine = NodeEngine(node.spec, self.predictor, now)
             node.sync()
             self.cluster.set_up(node.spec.id, True)
+
+    def nodes_energy_j(self) -> float:
+        """What every provisioned node drew from time 0 to the end of the run (`now`): busy
+        and idle power, nothing while down (a node that comes back starts a new engine)."""
+        up = sum(node.engine.energy_j(self.now) for node in self.nodes.values() if not node.outages)
+        return self._down_j + up
 
 
 def _ignore(arrival: float, request: Request, outcome: Outcome) -> None:

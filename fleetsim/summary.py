@@ -1,4 +1,4 @@
-"""The summary: one row per policy (plus the oracle), accumulated batch by batch.
+"""The summary: one row per policy (plus the energy bounds), accumulated batch by batch.
 
 `PolicyStats` is a records sink: it keeps counts, sums, two log-bucket histograms (latency and
 TTFT, fleetsim.histogram) and arrivals per time bin and tier, never the requests themselves.
@@ -11,16 +11,24 @@ Columns of summary.csv:
   them (network both ways, queueing, escalation detours);
 - joules_per_request: compute and network energy of every request (a dropped one counts what it
   spent) over all requests; node idle energy is the fleet's, not a request's, and is left out;
+- fleet_energy_j: what the whole fleet drew over the run, from time 0 to the last request's end:
+  every provisioned node's energy (idle power included, nothing while it is down) plus the
+  network's; the number on an operator's bill, where joules_per_request is what routing moves;
 - device/edge/cloud_share: where requests were served, as shares of all requests;
 - escalations: moves to a later tier, summed over requests;
-- joules_vs_oracle: joules_per_request over the oracle's lower bound at the same attainment
-  and number of dropped requests (fleetsim.oracle); never below 1;
 - mean_quality: the mean P(correct) of the answers to served LLM requests (npu_sim.quality);
 - quality_vs_requested: their summed P(correct) over what the requested models would have
   summed on the same requests: 1 for a policy that always answers with the requested model,
   0.95 for one whose answers are right 95% as often (RouteLLM's "% of the strong model's
   quality"); vision requests and dropped ones are left out (SLO attainment counts drops);
-- substituted_share: requests answered by another model than the requested one, over all.
+- substituted_share: requests answered by another model than the requested one, over all;
+- joules_vs_bound: joules_per_request over the lower bound at the same attainment and number
+  of dropped requests (fleetsim.bound); never below 1.
+
+Two more rows: `lower-bound` (the bound at the best policy's attainment and drops, the best
+among those answering with the requested model when any did: a number, not a run, so only its
+attainment, drops and joules) and `offline-feasible` (the clairvoyant
+schedule of fleetsim.schedule, run through the simulator: a real run).
 
 Numbers are written with 6 significant digits; same scenario and seed, same bytes.
 """
@@ -51,9 +59,10 @@ COLUMNS = [
     "ttft_p50_s",
     "ttft_p99_s",
     "joules_per_request",
+    "fleet_energy_j",
     *[f"{tier}_share" for tier in TIERS],
     "escalations",
-    "joules_vs_oracle",
+    "joules_vs_bound",
     "mean_quality",
     "quality_vs_requested",
     "substituted_share",
@@ -71,6 +80,9 @@ class PolicyStats:
     served: int = 0
     met: int = 0
     energy_j: float = 0.0
+    network_j: float = 0.0
+    #: The fleet's total energy over the run (set by the runner from the simulator's nodes).
+    fleet_energy_j: float | None = None
     escalations: int = 0
     tiers: np.ndarray = field(default_factory=lambda: np.zeros(len(TIERS) + 1, dtype=np.int64))
     latency: LogHistogram = field(default_factory=LogHistogram)
@@ -81,7 +93,7 @@ class PolicyStats:
     answered: int = 0  # served LLM requests, whose answers have a quality
     p_correct: float = 0.0  # summed over them
     requested_p_correct: float = 0.0
-    substituted: int | None = None  # None: not counted (the oracles' rows)
+    substituted: int | None = None  # None: not counted
 
     def __call__(self, batch: Columns) -> None:
         self.add_arrays(
@@ -97,6 +109,7 @@ class PolicyStats:
             requested_p_correct=batch.requested_p_correct,
             substituted=batch.substituted,
         )
+        self.network_j += sum(outcome.network_energy_j for outcome in batch.outcomes)
 
     def add_arrays(
         self,
@@ -166,7 +179,7 @@ class PolicyStats:
             return None
         return self.substituted / self.requests if self.requests else 0.0
 
-    def row(self, oracle_joules: float | None = None) -> dict[str, Any]:
+    def row(self, bound_joules: float | None = None) -> dict[str, Any]:
         n = self.requests or 1
         return {
             "policy": self.policy,
@@ -180,11 +193,10 @@ class PolicyStats:
             "ttft_p50_s": self.ttft.quantile(0.50),
             "ttft_p99_s": self.ttft.quantile(0.99),
             "joules_per_request": self.joules_per_request,
+            "fleet_energy_j": self.fleet_energy_j,
             **{f"{tier}_share": int(self.tiers[i]) / n for i, tier in enumerate(TIERS)},
             "escalations": self.escalations,
-            "joules_vs_oracle": (
-                self.joules_per_request / oracle_joules if oracle_joules else None
-            ),
+            "joules_vs_bound": self.joules_per_request / bound_joules if bound_joules else None,
             "mean_quality": self.mean_quality,
             "quality_vs_requested": self.quality_vs_requested,
             "substituted_share": self.substituted_share,

@@ -11,7 +11,7 @@ energy-quality curve; with several policies chosen, `policy.cascade.threshold` s
 it is for, and the others run once). Every grid point x seed is one independent run
 (fleetsim.runner, no records, no plots):
 run one after another here, or as Ray remote tasks (`ray_address`: "local" starts a local
-Ray, anything else is passed to ray.init(address=...)). The rows of all runs, oracle rows
+Ray, anything else is passed to ray.init(address=...)). The rows of all runs, bound rows
 included, go to one table (sweep.csv) with the parameters and seed as leading columns (policy
 options are in the policy's label), sweep.png plots attainment and joules per request against
 the first parameter, and quality.png joules per request against quality_vs_requested, one curve
@@ -283,7 +283,7 @@ def plot_quality(path: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> Path:
     points: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for row in rows:
         if row.get("quality_vs_requested") is None:
-            continue  # the oracles' rows, and policies that answered no LLM request
+            continue  # the bound rows, and policies that answered no LLM request
         curve = row["policy"].split("(")[0] + "".join(f", {k}={row[k]}" for k in others)
         points.setdefault(curve, {}).setdefault(row["policy"], []).append(
             (row["quality_vs_requested"], row["joules_per_request"])

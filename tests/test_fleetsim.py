@@ -1,4 +1,4 @@
-"""fleetsim in process: scenario validation, reproducibility, conservation, the oracle bound."""
+"""fleetsim in process: scenario validation, reproducibility, conservation, the energy bounds."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import pytest
 
 from fleetsim.histogram import LogHistogram
 from fleetsim.plots import same_groups, series_style
-from fleetsim.runner import RunResult, run_scenario
+from fleetsim.runner import RunResult, run_scenario, simulate_policy
 from fleetsim.scenario import Scenario, load_scenario
 from fleetsim.simulator import Simulator
 from fleetsim.workload import arrivals
 from npu_sim.datafile import DataFileError
 from routing.policies import DeviceFirst
+from routing.specs import PolicySpec
 from tests.conftest import REPO
 
 TINY = REPO / "scenarios" / "tiny.yaml"
@@ -34,9 +35,9 @@ def tiny_run(tiny: Scenario, tmp_path_factory: pytest.TempPathFactory) -> RunRes
 
 
 @pytest.fixture(scope="module")
-def outage_run() -> RunResult:
+def outage() -> Scenario:
     """The outage scenario, shortened (an override, validated like the file)."""
-    scenario = load_scenario(
+    return load_scenario(
         OUTAGE,
         {
             "duration_s": 600,
@@ -44,7 +45,11 @@ def outage_run() -> RunResult:
             "topology.phone.nodes": 60,
         },
     )
-    return run_scenario(scenario, None, plots=False, records=False)
+
+
+@pytest.fixture(scope="module")
+def outage_run(outage: Scenario) -> RunResult:
+    return run_scenario(outage, None, plots=False, records=False)
 
 
 # -- scenario files ------------------------------------------------------------------------
@@ -172,25 +177,45 @@ def test_an_outage_fails_over_and_drops_what_only_the_cloud_serves(
 
 
 @pytest.mark.parametrize("which", ["tiny", "outage"])
-def test_the_oracle_is_never_above_a_policy_at_the_same_attainment(
+def test_the_bound_is_below_every_run_and_the_offline_schedule_is_one(
     which: str, tiny_run: RunResult, outage_run: RunResult
 ) -> None:
     result = tiny_run if which == "tiny" else outage_run
-    for name, stats in result.stats.items():
-        bound = result.oracle.joules_at(stats.met, stats.dropped)
+    feasible = result.feasible
+    assert feasible is not None and feasible.policy == "offline-feasible"
+    for name, stats in [*result.stats.items(), (feasible.policy, feasible)]:
+        bound = result.bound_joules(name)
         assert bound is not None, f"{name} met more SLOs than the relaxation allows"
         assert bound <= stats.joules_per_request * (1 + 1e-9), name
-    # The summary's oracle row: the best attainment, nothing servable dropped.
-    oracle = result.oracle_stats
+        # The fleet drew at least what its requests were charged (idle power on top).
+        assert stats.fleet_energy_j is not None
+        assert stats.fleet_energy_j >= stats.energy_j * (1 - 1e-9), name
+    # The offline schedule was run by the simulator (conservation is checked there) for
+    # every request; on the light tiny fleet it meets the best attainment within 1.2x the bound
+    # (on the outage scenario it does not: the README's table has its numbers).
     best = result.best
-    assert oracle.met >= best.met
-    assert oracle.joules_per_request == pytest.approx(result.oracle.joules_at(best.met))
-    for stats in result.stats.values():
-        if stats.attainment <= oracle.attainment and stats.dropped == oracle.dropped:
-            assert oracle.joules_per_request <= stats.joules_per_request * (1 + 1e-9)
-    # The unbatched reference charges every request what it costs alone: never below.
-    assert result.unbatched_stats is not None
-    assert result.unbatched_stats.joules_per_request >= oracle.joules_per_request
+    assert feasible.requests == best.requests
+    assert result.lower_j is not None
+    if which == "tiny":
+        assert feasible.met >= best.met
+        assert feasible.joules_per_request <= 1.2 * result.lower_j
+
+
+def test_energy_marginal_places_every_request_the_same_way_for_a_seed(outage: Scenario) -> None:
+    """Four GPUs, an outage, 1,200 requests: the same seed, the same node and joules each."""
+
+    def placements() -> list[tuple[str, str | None, float]]:
+        found: list[tuple[str, str | None, float]] = []
+        sink = lambda batch: found.extend(  # noqa: E731
+            (r.id, o.node, o.energy_j) for r, o in zip(batch.requests, batch.outcomes, strict=True)
+        )
+        predictor = outage.predictor()
+        simulate_policy(outage, PolicySpec("energy-marginal"), 5, [sink], predictor)
+        return found
+
+    first = placements()
+    assert len(first) > 1000 and len({node for _, node, _ in first}) > 10
+    assert placements() == first
 
 
 def test_the_fleet_is_the_live_one_and_the_view_is_kept_current(tiny: Scenario) -> None:

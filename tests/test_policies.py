@@ -242,6 +242,22 @@ def test_energy_marginal_sends_work_to_a_busy_gpu_and_keeps_it_off_an_idle_one()
     assert runnable(idle)[0] == "edge" and runnable(busy)[0] == "cloud"
 
 
+def test_energy_marginal_joins_the_running_batch_rather_than_waking_an_idle_gpu() -> None:
+    cluster = build(clouds=3)
+    req = request("qwen2.5-7b", slo=60.0, origin=None)
+    busy = cluster.node("cloud-1")
+    assert busy is not None
+    busy.in_flight = 8
+    for seed in range(5):  # whichever GPU the sample names, the busy one is tried first
+        plan = PolicySpec("energy-marginal").build(seed).decide(req, cluster)
+        cloud = [step.node for step in plan if step.tier == "cloud" and step.skip is None]
+        assert cloud[0] == "cloud-1"
+    busy.in_flight = busy.queue_capacity + busy.max_batch  # full: it would refuse
+    for seed in range(5):
+        plan = PolicySpec("energy-marginal").build(seed).decide(req, cluster)
+        assert "cloud-1" not in [step.node for step in plan if step.skip is None]
+
+
 def test_smallest_model_answers_an_llm_request_with_the_smallest_served_llm_then_the_asked() -> (
     None
 ):

@@ -2,10 +2,10 @@
 
 A city-sized fleet (N phones on ax630c, N/100 ax650n edge boxes, N/1000 H100s) serves a
 Poisson stream of detection (yolov8s) and chat (qwen2.5-0.5b) requests with SLOs, under the
-default policy, through the whole `edgetier sim run` path except the oracle and plots: the live
-platform's policy objects, Escalator, network model and node engines in virtual time, records
-streamed to Parquet, summary histograms. Prints wall seconds and simulated requests per wall
-second (`requests_per_s`).
+default policy, through the whole `edgetier sim run` path except the energy bounds and plots:
+the live platform's policy objects, Escalator, network model and node engines in virtual time,
+records streamed to Parquet, summary histograms. Prints wall seconds and simulated requests per
+wall second (`requests_per_s`).
 
 Seconds do not carry between machines, so the run also measures its floor on this machine, now:
 a bare heapq event loop of the same size (as many devices and Poisson arrivals, each served

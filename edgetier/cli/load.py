@@ -167,8 +167,8 @@ def replay_with_progress(
     console.print(generator_line(result))
     if result.stopped:
         console.print(
-            f"stopped early: {result.tally.sent} requests sent, all recorded (the oracle rows "
-            "and x oracle still cover the whole workload)"
+            f"stopped early: {result.tally.sent} requests sent, all recorded (the bound rows "
+            "and x bound still cover the whole workload)"
         )
     return result
 

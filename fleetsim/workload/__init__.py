@@ -3,7 +3,7 @@
 Two sources, one interface: synthetic Poisson arrivals (`synthetic`) and trace replay
 (`trace`). Both draw from seeded numpy generators, one stream per concern (arrival times,
 models, token counts, devices), so changing the number of devices does not move arrival times,
-and the same scenario and seed give the same requests, in every policy's run and in the oracle.
+and the same scenario and seed give the same requests, in every policy's run and in the bounds.
 Requests are generated in chunks and yielded one at a time: a million requests never sit in
 memory as objects.
 """
