@@ -164,9 +164,9 @@ def replay_with_progress(
 
         result = replay(scenario, spec, options, sinks, total, show)
         bar.update(task, completed=result.tally.answered, total=result.tally.sent)
-    console.print(generator_line(result))
+    progress_console.print(generator_line(result))
     if result.stopped:
-        console.print(
+        progress_console.print(
             f"stopped early: {result.tally.sent} requests sent, all recorded (the bound rows "
             "and x bound still cover the whole workload)"
         )
